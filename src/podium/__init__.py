@@ -1,0 +1,3 @@
+"""Podium: self-hosted serverless AI endpoints."""
+
+__version__ = "0.1.0"

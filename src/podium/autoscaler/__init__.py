@@ -1,0 +1,1 @@
+"""Autoscaling: pure policies `decide(ctx, now)` and the loop that applies them."""

@@ -1,0 +1,1 @@
+"""Pure domain: specs, states, ids and errors. Imports nothing from the rest of Podium."""

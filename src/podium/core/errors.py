@@ -1,0 +1,57 @@
+"""Errors users see. Every one maps to an HTTP status and the JSON shape
+`{"error": {"code", "message", "details"}}`; the CLI prints the message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PodiumError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class Unauthorized(PodiumError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PodiumError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(PodiumError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PodiumError):
+    """Capacity that can't be reserved, a name already taken, a state that forbids the call."""
+
+    status = 409
+    code = "conflict"
+
+
+class Invalid(PodiumError):
+    """A payload that is well-formed JSON but wrong; `field` names the offending field."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", [{"field": field, "message": message}])
+        self.field = field
+
+
+class Unavailable(PodiumError):
+    status = 503
+    code = "unavailable"

@@ -1,0 +1,1 @@
+"""The data plane (hot path): auth -> route -> activator -> balancer -> proxy, plus stats."""

@@ -1,0 +1,40 @@
+"""What the control side tells the gateway: one immutable route per endpoint.
+
+The controller publishes a new `EndpointRoute` whenever an endpoint or its set of ready
+replicas changes; the gateway swaps it in at once (no polling, no database on the hot path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRoute:
+    replica_id: str  # stable id; balancer slots are keyed by it, never by address
+    address: str  # "127.0.0.1:PORT"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    endpoint_id: str
+    routing_key: str  # `model` in /v1 requests
+    app_name: str  # /e/{app_name}/...
+    served_model_name: str | None  # rewrite `model` to this on the way in (None: leave it)
+    enabled: bool  # False -> 404 "endpoint is stopped"
+    auth_token_sha256: str | None  # hex sha256 of the endpoint's own token; None = no endpoint token
+    max_concurrency: int  # slots per replica
+    queue_size: int  # waiting requests per endpoint; overflow -> 503
+    queue_timeout_s: float
+    cold_start_timeout_s: float  # hold time when no replica is ready -> 503
+    request_timeout_s: float
+    replicas: tuple[ReplicaRoute, ...] = field(default=())  # READY replicas only
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformToken:
+    """A platform token as the gateway knows it: only its hash and scopes."""
+
+    token_id: str
+    sha256: str
+    scopes: frozenset[str]

@@ -1,0 +1,1 @@
+"""Runtime backends: where replicas actually run (local processes, docker, ray)."""
