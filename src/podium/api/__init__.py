@@ -1,0 +1,1 @@
+"""The control-plane HTTP API: thin FastAPI routers over services."""

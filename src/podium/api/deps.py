@@ -1,0 +1,44 @@
+"""Request-scoped dependencies: the services container and scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+
+from podium.services.endpoints import EndpointService
+from podium.services.tokens import Principal, TokenService
+from podium.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything the routers call, built once by `podium up` and hung on app.state."""
+
+    settings: Settings
+    tokens: TokenService
+    endpoints: EndpointService
+    extra: dict[str, Any]  # later subsystems (secrets, volumes, usage, catalog, autoscaler) by name
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """`Depends(require("read"))`: 401 without a valid token, 403 when it lacks the scope."""
+
+    async def dep(request: Request, svc: Services = Depends(services)) -> Principal:
+        principal = await svc.tokens.authenticate(_bearer(request))
+        principal.require(scope)
+        return principal
+
+    return dep

@@ -1,0 +1,94 @@
+"""`/v0/endpoints`: the full endpoint model (container endpoints and template endpoints alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import ValidationError
+
+from podium.api.deps import Services, require, services
+from podium.api.schemas import EndpointOut, EndpointsOut, EventOut, EventsOut, deep_merge, endpoint_out
+from podium.core.errors import Invalid
+from podium.core.specs import EndpointSpec
+
+router = APIRouter(prefix="/v0/endpoints", tags=["endpoints"])
+
+
+def validated(data: dict[str, Any]) -> EndpointSpec:
+    try:
+        return EndpointSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise Invalid(field, err["msg"]) from exc
+
+
+@router.post("", status_code=201, response_model=EndpointOut, response_model_exclude_none=False)
+async def create_endpoint(
+    spec: EndpointSpec, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> EndpointOut:
+    created = await svc.endpoints.create(spec, "template" if spec.template else "container")
+    return endpoint_out(created.record, svc.settings.base_url, created.token)
+
+
+@router.get("", response_model=EndpointsOut)
+async def list_endpoints(
+    svc: Services = Depends(services), _: object = Depends(require("read"))
+) -> EndpointsOut:
+    return EndpointsOut(
+        endpoints=[endpoint_out(r, svc.settings.base_url) for r in await svc.endpoints.list_all()]
+    )
+
+
+@router.get("/{endpoint_id}", response_model=EndpointOut)
+async def get_endpoint(
+    endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("read"))
+) -> EndpointOut:
+    return endpoint_out(await svc.endpoints.get(endpoint_id), svc.settings.base_url)
+
+
+@router.patch("/{endpoint_id}", response_model=EndpointOut)
+async def update_endpoint(
+    endpoint_id: str,
+    patch: dict[str, Any] = Body(...),
+    svc: Services = Depends(services),
+    _: object = Depends(require("admin")),
+) -> EndpointOut:
+    current = await svc.endpoints.get(endpoint_id)
+    spec = validated(deep_merge(current.spec.model_dump(mode="json"), patch))
+    return endpoint_out(await svc.endpoints.update(endpoint_id, spec), svc.settings.base_url)
+
+
+@router.delete("/{endpoint_id}", response_model=EndpointOut, status_code=202)
+async def delete_endpoint(
+    endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> EndpointOut:
+    return endpoint_out(await svc.endpoints.delete(endpoint_id), svc.settings.base_url)
+
+
+@router.post("/{endpoint_id}/start", response_model=EndpointOut)
+async def start_endpoint(
+    endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> EndpointOut:
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, True), svc.settings.base_url)
+
+
+@router.post("/{endpoint_id}/stop", response_model=EndpointOut)
+async def stop_endpoint(
+    endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> EndpointOut:
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, False), svc.settings.base_url)
+
+
+@router.get("/{endpoint_id}/events", response_model=EventsOut)
+async def endpoint_events(
+    endpoint_id: str,
+    limit: int = Query(100, ge=1, le=1000),
+    svc: Services = Depends(services),
+    _: object = Depends(require("read")),
+) -> EventsOut:
+    rows = await svc.endpoints.events(endpoint_id, limit)
+    return EventsOut(
+        events=[EventOut(at=e.at, kind=e.kind, message=e.message, replica_id=e.replica_id) for e in rows]
+    )

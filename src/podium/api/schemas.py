@@ -1,0 +1,129 @@
+"""Response schemas of the endpoint API (requests reuse the domain spec, which forbids extras)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from podium.core.specs import EndpointSpec
+from podium.services.endpoints import EndpointRecord
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceOut(Out):
+    id: str
+    state: str
+    address: str | None
+    public_ip: str | None
+    private_ip: str | None
+    port: int | None
+    gpus: list[int]
+    generation: int
+    started_at: float | None
+    ready_at: float | None
+    detail: str
+
+
+class StatusOut(Out):
+    state: str
+    instances: list[InstanceOut]
+    ready_replicas: int
+    desired_replicas: int
+    autoscaler_reason: str
+    url: str
+    urls: dict[str, str]
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+class EndpointOut(Out):
+    id: str
+    endpoint_id: str
+    name: str
+    description: str
+    app_name: str
+    routing_key: str
+    kind: str
+    enabled: bool
+    spec: EndpointSpec
+    status: StatusOut
+    token: str | None = None  # only in the create answer, when Podium generated or took a token
+
+
+def endpoint_out(rec: EndpointRecord, base_url: str, token: str | None = None) -> EndpointOut:
+    row, spec = rec.row, rec.spec
+    s = spec.scaling
+    desired = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
+    instances = [_instance(r) for r in rec.replicas]
+    return EndpointOut(
+        id=row.id,
+        endpoint_id=row.id,
+        name=row.name,
+        description=spec.description,
+        app_name=row.app_name,
+        routing_key=row.routing_key,
+        kind=row.kind,
+        enabled=spec.enabled,
+        spec=spec,
+        token=token,
+        status=StatusOut(
+            state=row.state,
+            instances=instances,
+            ready_replicas=sum(1 for i in instances if i.state == "ready"),
+            desired_replicas=max(s.min_replicas, min(s.max_replicas, desired)) if spec.enabled else 0,
+            autoscaler_reason=row.desired_reason or "",
+            url=f"{base_url}/v1",
+            urls={"openai": f"{base_url}/v1", "app": f"{base_url}/e/{row.app_name}/"},
+            last_error=row.last_error,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        ),
+    )
+
+
+def _instance(r: Any) -> InstanceOut:
+    host, _, port = (r.address or "").rpartition(":")
+    return InstanceOut(
+        id=r.id,
+        state=r.state,
+        address=r.address,
+        public_ip=host or None,
+        private_ip=host or None,
+        port=int(port) if port.isdigit() else None,
+        gpus=[int(g) for g in r.gpus.split(",")] if r.gpus else [],
+        generation=r.generation,
+        started_at=r.started_at,
+        ready_at=r.ready_at,
+        detail=r.detail or "",
+    )
+
+
+class EventOut(Out):
+    at: float
+    kind: str
+    message: str
+    replica_id: str | None
+
+
+class EventsOut(Out):
+    events: list[EventOut]
+
+
+class EndpointsOut(Out):
+    endpoints: list[EndpointOut]
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: only the given fields change; nested objects merge, lists and scalars replace."""
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""The controller: load -> plan (pure) -> apply, woken at once by hints from the API."""

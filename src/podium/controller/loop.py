@@ -1,0 +1,218 @@
+"""The controller loop: load -> observe -> plan -> apply, once per tick.
+
+Woken at once by `hint()` (the API's writes, the autoscaler's decisions, the gateway's wake-ups),
+and on its own every `resync_interval_s` (to notice exits) or every `probe_interval_starting_s`
+while a replica boots (readiness is latency). Every step is idempotent: the database holds the
+desired state and what was started, so after a crash the next process resumes from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from podium.controller.capacity import GpuPool
+from podium.controller.launch import RecipeResolver, SecretEnvResolver, no_secrets, route_of, workload_of
+from podium.controller.observe import Observer
+from podium.controller.planner import EndpointInput, Plan, ReplicaInput, backoff_delay, plan
+from podium.controller.replicas import ReplicaManager
+from podium.core.errors import PodiumError
+from podium.core.specs import EndpointSpec
+from podium.core.states import EndpointState, ReplicaState
+from podium.gateway.routes import EndpointRoute
+from podium.runtime.base import RuntimeBackend
+from podium.settings import ControllerTuning
+from podium.store.repos import Store
+from podium.store.tables import EndpointRow, ReplicaRow
+
+log = logging.getLogger("podium.controller")
+
+
+class RoutePublisher(Protocol):
+    """What the controller needs of a gateway (declared here, where it is used)."""
+
+    def set_route(self, route: EndpointRoute) -> None: ...
+    def remove_route(self, endpoint_id: str) -> None: ...
+    def replica_in_flight(self, replica_id: str) -> int: ...
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        runtime: RuntimeBackend,
+        gateway: RoutePublisher,
+        *,
+        tuning: ControllerTuning,
+        catalog: RecipeResolver | None = None,
+        secrets: SecretEnvResolver = no_secrets,
+        gpus: GpuPool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
+        self.catalog, self.clock = catalog, clock
+        self.replicas = ReplicaManager(store, runtime, gateway, tuning, gpus or GpuPool({}), secrets, clock)
+        self.observer = Observer(
+            store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed
+        )
+        self._wake = asyncio.Event()
+        self._published: set[str] = set()
+        self.ticks = 0
+
+    def hint(self, endpoint_id: str | None = None) -> None:
+        """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.adopt()
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:  # one bad tick must not end the controller
+                log.exception("controller tick failed")
+            delay = (
+                self.tuning.probe_interval_starting_s if self.observer.busy else self.tuning.resync_interval_s
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+
+    async def adopt(self) -> None:
+        """After a restart: keep what still runs (re-probed before routing), end orphans, forget the lost."""
+        running = {o.replica_id: o for o in await self.runtime.list()}
+        known = {r.id: r for r in await self.store.live_replicas()}
+        for rid in running:
+            if rid not in known:
+                log.info("ending orphan replica %s", rid)
+                await self.runtime.kill(rid)
+        for rid, row in known.items():
+            obs = running.get(rid)
+            if obs is None or obs.phase != "running":
+                await self.store.update_replica(
+                    rid, state=ReplicaState.FAILED, ended_at=self.clock(), detail="lost while Podium was down"
+                )
+                continue
+            self.replicas.adopted(row)
+            state = ReplicaState.DRAINING if row.state == ReplicaState.DRAINING else ReplicaState.STARTING
+            await self.store.update_replica(rid, state=state, address=obs.address or row.address)
+            await self.store.add_event(
+                row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid
+            )
+
+    async def tick(self) -> None:
+        self.ticks += 1
+        rows = await self.store.list_endpoints()
+        live = await self.store.live_replicas()
+        by_ep: dict[str, list[ReplicaRow]] = {}
+        for r in live:
+            by_ep.setdefault(r.endpoint_id, []).append(r)
+        specs = {row.id: EndpointSpec.model_validate_json(row.spec_json) for row in rows}
+        await self.observer.observe(live, {row.id: self._health_path(row, specs[row.id]) for row in rows})
+        live = await self.store.live_replicas()
+        by_ep = {}
+        for r in live:
+            by_ep.setdefault(r.endpoint_id, []).append(r)
+        for row in rows:
+            try:
+                await self._reconcile(row, specs[row.id], by_ep.get(row.id, []))
+            except Exception as exc:  # isolate endpoints from each other
+                log.exception("reconcile %s failed", row.id)
+                await self.store.update_endpoint(row.id, last_error=str(exc), updated_at=row.updated_at)
+        for gone in self._published - {row.id for row in rows}:
+            self.gateway.remove_route(gone)
+            self._published.discard(gone)
+
+    def _health_path(self, row: EndpointRow, spec: EndpointSpec) -> str:
+        try:
+            return workload_of(spec, row.routing_key, self.catalog).health_check_path
+        except PodiumError:
+            return spec.health_check_path
+
+    async def _reconcile(self, row: EndpointRow, spec: EndpointSpec, replicas: list[ReplicaRow]) -> None:
+        s = spec.scaling
+        target = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
+        target = max(s.min_replicas, min(s.max_replicas, target))
+        failed = row.consecutive_failures >= self.tuning.max_failures
+        inputs = EndpointInput(
+            row.id, spec.enabled, row.deleting, target, row.generation, failed, row.backoff_until
+        )
+        reps = [ReplicaInput(r.id, ReplicaState(r.state), r.generation, r.created_at) for r in replicas]
+        p = plan(inputs, reps, self.clock())
+        if p.delete_endpoint:
+            await self.store.delete_endpoint(row.id)
+            self.gateway.remove_route(row.id)
+            self._published.discard(row.id)
+            return
+        work = None
+        with contextlib.suppress(PodiumError):
+            work = workload_of(spec, row.routing_key, self.catalog)
+        for rid in p.drain:
+            self.replicas.drain(rid, row.id)
+        if p.start:
+            if work is None:
+                raise PodiumError("cannot build the replica's command from the spec")
+            await self.replicas.start(row, spec, work, p.start)
+            self.observer.busy = True
+        await self._publish_and_state(row, spec, work, p, target, failed)
+
+    async def _publish_and_state(
+        self, row: EndpointRow, spec: EndpointSpec, work: object, p: Plan, target: int, failed: bool
+    ) -> None:
+        replicas = await self.store.live_replicas(row.id)
+        ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY]
+        self.gateway.set_route(route_of(row, spec, work, ready))  # type: ignore[arg-type]
+        self._published.add(row.id)
+        state = derive_state(row, spec, replicas, target, failed)
+        if state != row.state:
+            await self.store.update_endpoint(row.id, state=state)
+            await self.store.add_event(row.id, "state", f"{row.state} -> {state}")
+
+    async def _on_ready(self, replica: ReplicaRow, took_s: float) -> None:
+        await self.store.update_endpoint(
+            replica.endpoint_id, consecutive_failures=0, backoff_until=0.0, last_error=None
+        )
+        self.hint(replica.endpoint_id)
+
+    async def _on_failed(self, replica: ReplicaRow, reason: str, counts_as_crash: bool) -> None:
+        self.replicas.release(replica)
+        row = await self.store.get_endpoint(replica.endpoint_id)
+        if row is None:
+            return
+        failures = row.consecutive_failures + (1 if counts_as_crash else 0)
+        delay = backoff_delay(failures, self.tuning.backoff_base_s, self.tuning.backoff_max_s)
+        values: dict[str, object] = {
+            "consecutive_failures": failures,
+            "backoff_until": self.clock() + delay,
+            "last_error": reason,
+        }
+        await self.store.update_endpoint(row.id, **values)
+        if failures >= self.tuning.max_failures:
+            await self.store.add_event(
+                row.id, "failed", f"giving up after {failures} failed starts: {reason}"
+            )
+        self.hint(row.id)
+
+    async def shutdown(self) -> None:
+        """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back."""
+        await self.replicas.stop_all()
+        await self.observer.close()
+
+
+def derive_state(
+    row: EndpointRow, spec: EndpointSpec, replicas: list[ReplicaRow], target: int, failed: bool
+) -> EndpointState:
+    if row.deleting:
+        return EndpointState.DELETING
+    if not spec.enabled:
+        return EndpointState.STOPPED
+    ready = sum(1 for r in replicas if r.state == ReplicaState.READY)
+    if failed and ready == 0:
+        return EndpointState.FAILED
+    if ready:
+        moving = any(r.state != ReplicaState.READY for r in replicas) or ready != target
+        return EndpointState.SCALING if moving else EndpointState.SERVING
+    return EndpointState.IDLE if target == 0 else EndpointState.PROVISIONING

@@ -1,0 +1,163 @@
+"""Repositories: the only code that speaks SQL. Each method is one short transaction, so a crash
+between two calls leaves the database consistent and the controller can resume from it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from podium.core.errors import Conflict
+from podium.store.db import make_engine, make_sessionmaker
+from podium.store.tables import EndpointRow, EventRow, ReplicaRow, TokenRow
+
+LIVE_REPLICA_STATES = ("pending", "starting", "ready", "unhealthy", "draining")
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url)
+        self.session: async_sessionmaker = make_sessionmaker(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    async def add_endpoint(self, row: EndpointRow) -> EndpointRow:
+        try:
+            async with self.session.begin() as s:
+                s.add(row)
+        except IntegrityError as exc:
+            raise Conflict("an endpoint with this app_name or routing_key already exists") from exc
+        return row
+
+    async def get_endpoint(self, endpoint_id: str) -> EndpointRow | None:
+        async with self.session() as s:
+            return await s.get(EndpointRow, endpoint_id)
+
+    async def find_endpoint(self, key: str) -> EndpointRow | None:
+        """By id, app name or routing key: users name endpoints all three ways."""
+        async with self.session() as s:
+            q = select(EndpointRow).where(
+                (EndpointRow.id == key) | (EndpointRow.app_name == key) | (EndpointRow.routing_key == key)
+            )
+            return (await s.execute(q)).scalars().first()
+
+    async def list_endpoints(self) -> list[EndpointRow]:
+        async with self.session() as s:
+            q = select(EndpointRow).order_by(EndpointRow.created_at)
+            return list((await s.execute(q)).scalars())
+
+    async def update_endpoint(self, endpoint_id: str, **values: object) -> None:
+        values.setdefault("updated_at", time.time())
+        try:
+            async with self.session.begin() as s:
+                await s.execute(update(EndpointRow).where(EndpointRow.id == endpoint_id).values(**values))
+        except IntegrityError as exc:
+            raise Conflict("an endpoint with this app_name or routing_key already exists") from exc
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(ReplicaRow).where(ReplicaRow.endpoint_id == endpoint_id))
+            await s.execute(delete(EndpointRow).where(EndpointRow.id == endpoint_id))
+
+    # --- replicas --------------------------------------------------------------------------
+
+    async def add_replica(self, row: ReplicaRow) -> None:
+        async with self.session.begin() as s:
+            s.add(row)
+
+    async def update_replica(self, replica_id: str, **values: object) -> None:
+        async with self.session.begin() as s:
+            await s.execute(update(ReplicaRow).where(ReplicaRow.id == replica_id).values(**values))
+
+    async def live_replicas(self, endpoint_id: str | None = None) -> list[ReplicaRow]:
+        async with self.session() as s:
+            q = select(ReplicaRow).where(ReplicaRow.state.in_(LIVE_REPLICA_STATES))
+            if endpoint_id is not None:
+                q = q.where(ReplicaRow.endpoint_id == endpoint_id)
+            return list((await s.execute(q.order_by(ReplicaRow.created_at))).scalars())
+
+    async def replicas_of(self, endpoint_ids: Sequence[str], include_ended: bool = False) -> list[ReplicaRow]:
+        async with self.session() as s:
+            q = select(ReplicaRow).where(ReplicaRow.endpoint_id.in_(endpoint_ids))
+            if not include_ended:
+                q = q.where(ReplicaRow.state.in_(LIVE_REPLICA_STATES))
+            return list((await s.execute(q.order_by(ReplicaRow.created_at))).scalars())
+
+    async def prune_ended_replicas(self, keep_last: int = 20) -> None:
+        """Ended replicas are history; keep a few per endpoint for `get`, drop the rest."""
+        async with self.session.begin() as s:
+            ended = (
+                await s.execute(
+                    select(ReplicaRow.id, ReplicaRow.endpoint_id)
+                    .where(ReplicaRow.state.not_in(LIVE_REPLICA_STATES))
+                    .order_by(ReplicaRow.created_at.desc())
+                )
+            ).all()
+            seen: dict[str, int] = {}
+            drop = []
+            for rid, eid in ended:
+                seen[eid] = seen.get(eid, 0) + 1
+                if seen[eid] > keep_last:
+                    drop.append(rid)
+            if drop:
+                await s.execute(delete(ReplicaRow).where(ReplicaRow.id.in_(drop)))
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def add_event(
+        self, endpoint_id: str, kind: str, message: str, replica_id: str | None = None
+    ) -> None:
+        async with self.session.begin() as s:
+            s.add(
+                EventRow(
+                    endpoint_id=endpoint_id, at=time.time(), kind=kind, message=message, replica_id=replica_id
+                )
+            )
+
+    async def events(self, endpoint_id: str, limit: int = 100) -> list[EventRow]:
+        async with self.session() as s:
+            q = (
+                select(EventRow)
+                .where(EventRow.endpoint_id == endpoint_id)
+                .order_by(EventRow.id.desc())
+                .limit(limit)
+            )
+            return list((await s.execute(q)).scalars())
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    async def add_token(self, row: TokenRow) -> None:
+        async with self.session.begin() as s:
+            s.add(row)
+
+    async def tokens(self, include_revoked: bool = False) -> list[TokenRow]:
+        async with self.session() as s:
+            q = select(TokenRow).order_by(TokenRow.created_at)
+            if not include_revoked:
+                q = q.where(TokenRow.revoked_at.is_(None))
+            return list((await s.execute(q)).scalars())
+
+    async def token_by_hash(self, sha256: str) -> TokenRow | None:
+        async with self.session() as s:
+            q = select(TokenRow).where(TokenRow.sha256 == sha256, TokenRow.revoked_at.is_(None))
+            return (await s.execute(q)).scalars().first()
+
+    async def revoke_token(self, token_id: str) -> bool:
+        async with self.session.begin() as s:
+            res = await s.execute(
+                update(TokenRow)
+                .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def count_tokens(self) -> int:
+        async with self.session() as s:
+            return int((await s.execute(select(func.count()).select_from(TokenRow))).scalar_one())
