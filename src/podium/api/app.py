@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from podium import __version__
 from podium.api.deps import Services
 from podium.api.errors import install_error_handlers
-from podium.api.routers import endpoints
+from podium.api.routers import endpoints, tokens
 
 
 def create_app(services: Services) -> FastAPI:
@@ -22,6 +22,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(endpoints.router)
+    app.include_router(tokens.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -1,0 +1,59 @@
+"""`/v0/tokens`: platform tokens. The token value appears only in the create answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from podium.api.deps import Services, require, services
+
+router = APIRouter(prefix="/v0/tokens", tags=["tokens"])
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    scopes: list[str] = Field(min_length=1, description="admin, read, inference")
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: float
+
+
+class TokenCreated(TokenOut):
+    token: str
+
+
+class TokensOut(BaseModel):
+    tokens: list[TokenOut]
+
+
+@router.post("", status_code=201, response_model=TokenCreated)
+async def create_token(
+    body: TokenCreate, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> TokenCreated:
+    row, token = await svc.tokens.create(body.name, body.scopes)
+    return TokenCreated(
+        id=row.id, name=row.name, scopes=row.scopes.split(","), created_at=row.created_at, token=token
+    )
+
+
+@router.get("", response_model=TokensOut)
+async def list_tokens(svc: Services = Depends(services), _: object = Depends(require("admin"))) -> TokensOut:
+    rows = await svc.tokens.list_all()
+    return TokensOut(
+        tokens=[
+            TokenOut(id=r.id, name=r.name, scopes=r.scopes.split(","), created_at=r.created_at) for r in rows
+        ]
+    )
+
+
+@router.delete("/{token_id}", status_code=204)
+async def revoke_token(
+    token_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
+) -> Response:
+    await svc.tokens.revoke(token_id)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""The `podium` command: Typer commands over the REST API (PODIUM_URL, PODIUM_API_TOKEN)."""

@@ -1,0 +1,72 @@
+"""A small HTTP client for the CLI. API errors become a printed message and exit code 1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+import httpx
+import typer
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+class Api:
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+        self.url = (url or os.environ.get("PODIUM_URL") or "http://127.0.0.1:8800").rstrip("/")
+        self.token = token or os.environ.get("PODIUM_API_TOKEN") or _token_from_data_dir()
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach Podium at {self.url}: {exc} (is `podium up` running? set PODIUM_URL)")
+        if resp.status_code >= 400:
+            fail(_error_text(resp))
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.call("POST", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Any:
+        return self.call("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.call("DELETE", path, **kw)
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        err = resp.json().get("error", {})
+        return f"{resp.status_code} {err.get('code', '')}: {err.get('message', resp.text)}"
+    except (ValueError, AttributeError):
+        return f"{resp.status_code}: {resp.text[:500]}"
+
+
+def _token_from_data_dir() -> str | None:
+    """Convenience on the machine that runs `podium up`: read the saved admin token."""
+    from podium.settings import default_data_dir
+
+    path = default_data_dir() / "admin_token"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)

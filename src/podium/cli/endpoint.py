@@ -1,0 +1,255 @@
+"""`podium endpoint …`: create, list, get, update, start, stop, delete, events, logs, wait."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from podium.cli import options as O
+from podium.cli.client import Api, fail
+from podium.cli.output import FORMAT_OPTION, Format, emit, render_fields, render_table
+from podium.cli.spec_flags import build_spec
+
+app = typer.Typer(help="Create and manage endpoints.", no_args_is_help=True)
+ID_ARG = typer.Argument(None, help="Endpoint id (ep-…), app name or routing key.")
+ID_OPT = typer.Option(None, "--id", help="Endpoint id (same as the positional argument).")
+
+
+def _pick(arg: str | None, opt: str | None) -> str:
+    key = arg or opt
+    if not key:
+        fail("give an endpoint id (positional or --id)")
+    return key
+
+
+def _table(ep: dict[str, Any]) -> str:
+    st = ep["status"]
+    spec = ep["spec"]
+    source = (
+        (spec.get("template") or {}).get("model_name")
+        or (spec.get("container") or {}).get("image")
+        or (spec.get("container") or {}).get("command")
+    )
+    pairs: list[tuple[str, Any]] = [
+        ("id", ep["id"]),
+        ("name", ep["name"]),
+        ("state", st["state"]),
+        ("routing key", ep["routing_key"]),
+        ("app name", ep["app_name"]),
+        ("source", source),
+        ("url", st["url"]),
+        ("app url", st["urls"].get("app")),
+        (
+            "replicas",
+            f"{st['ready_replicas']} ready / {st['desired_replicas']} desired "
+            f"(min {spec['scaling']['min_replicas']}, max {spec['scaling']['max_replicas']})",
+        ),
+        ("autoscaler", st.get("autoscaler_reason")),
+        ("last error", st.get("last_error")),
+    ]
+    if ep.get("token"):
+        pairs.append(("token", ep["token"] + "   (shown only now)"))
+    out = render_fields(pairs)
+    if st["instances"]:
+        rows = [(i["id"], i["state"], i["address"], ",".join(map(str, i["gpus"]))) for i in st["instances"]]
+        out += "\n\n" + render_table(["replica", "state", "address", "gpus"], rows)
+    return out
+
+
+def _list_table(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            e["id"],
+            e["name"],
+            e["status"]["state"],
+            e["routing_key"],
+            f"{e['status']['ready_replicas']}/{e['status']['desired_replicas']}",
+            e["app_name"],
+        )
+        for e in data["endpoints"]
+    ]
+    return render_table(["id", "name", "state", "routing key", "ready", "app"], rows)
+
+
+@app.command()
+def create(
+    name: str = typer.Option(..., "--name", help="Display name, e.g. --name my-chatbot."),
+    description: str = O.DESCRIPTION,
+    app_name: str = O.APP_NAME,
+    image: str = O.IMAGE,
+    registry_username: str = O.REG_USER,
+    registry_password: str = O.REG_PASS,
+    registry_secret: str = O.REG_SECRET,
+    container_command: str = O.COMMAND,
+    container_port: int = O.PORT,
+    args: list[str] = O.ARGS,
+    env: list[str] = O.ENV,
+    env_secret: list[str] = O.ENV_SECRET,
+    auth: str = O.AUTH,
+    token: str = O.TOKEN,
+    token_secret: str = O.TOKEN_SECRET,
+    volume: list[str] = O.VOLUME,
+    subnet_id: str = O.SUBNET,
+    platform: str = O.PLATFORM,
+    preset: str = O.PRESET,
+    disk_size: str = O.DISK,
+    shm_size: str = O.SHM,
+    ssh_key: str = O.SSH_KEY,
+    public: bool = O.PUBLIC,
+    template: str = O.TEMPLATE,
+    flavor: str = O.FLAVOR,
+    region: str = O.REGION,
+    gpu_type: str = O.GPU_TYPE,
+    gpu_count: int = O.GPU_COUNT,
+    min_replicas: int = O.MIN_REPLICAS,
+    max_replicas: int = O.MAX_REPLICAS,
+    idle_timeout: float = O.IDLE,
+    max_concurrency: int = O.MAX_CONC,
+    scale_policy: str = O.POLICY,
+    health_check_path: str = O.HEALTH,
+    served_model_name: str = O.SERVED,
+    cold_start_timeout: float = O.COLD,
+    queue_size: int = O.QUEUE_SIZE,
+    queue_timeout: float = O.QUEUE_TIMEOUT,
+    request_timeout: float = O.REQ_TIMEOUT,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Create an endpoint from a command/image or a catalog template.
+
+    Example: podium endpoint create --name my-chatbot --container-command "python3 server.py --port $PORT"
+    --container-port 8000 --health-check-path /health --format json
+    """
+    doc = build_spec(dict(locals()), creating=True)
+    emit(Api().post("/v0/endpoints", json=doc), fmt, _table)
+
+
+@app.command()
+def update(
+    endpoint: str = ID_ARG,
+    id_: str = ID_OPT,
+    name: str = O.NAME,
+    description: str = O.DESCRIPTION,
+    image: str = O.IMAGE,
+    container_command: str = O.COMMAND,
+    container_port: int = O.PORT,
+    args: list[str] = O.ARGS,
+    env: list[str] = O.ENV,
+    env_secret: list[str] = O.ENV_SECRET,
+    volume: list[str] = O.VOLUME,
+    gpu_type: str = O.GPU_TYPE,
+    gpu_count: int = O.GPU_COUNT,
+    min_replicas: int = O.MIN_REPLICAS,
+    max_replicas: int = O.MAX_REPLICAS,
+    idle_timeout: float = O.IDLE,
+    max_concurrency: int = O.MAX_CONC,
+    scale_policy: str = O.POLICY,
+    health_check_path: str = O.HEALTH,
+    served_model_name: str = O.SERVED,
+    cold_start_timeout: float = O.COLD,
+    queue_size: int = O.QUEUE_SIZE,
+    queue_timeout: float = O.QUEUE_TIMEOUT,
+    request_timeout: float = O.REQ_TIMEOUT,
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Change only the given fields; replicas roll to the new spec without dropping traffic.
+
+    Example: podium endpoint update my-chatbot --max-replicas 4 --scale-policy queue-delay=2
+    """
+    key = _pick(endpoint, id_)
+    doc = build_spec(dict(locals()), creating=False)
+    emit(Api().patch(f"/v0/endpoints/{key}", json=doc), fmt, _table)
+
+
+@app.command("list")
+def list_(fmt: Format = FORMAT_OPTION) -> None:
+    """List endpoints. Example: podium endpoint list --format json"""
+    emit(Api().get("/v0/endpoints"), fmt, _list_table)
+
+
+@app.command()
+def get(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) -> None:
+    """Show one endpoint with its replicas.
+
+    Example: podium endpoint get ep-abc --format json | jq -r '.status.instances[0].public_ip'
+    """
+    emit(Api().get(f"/v0/endpoints/{_pick(endpoint, id_)}"), fmt, _table)
+
+
+@app.command()
+def start(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) -> None:
+    """Enable a stopped endpoint (its replicas start again). Example: podium endpoint start --id ep-abc"""
+    emit(Api().post(f"/v0/endpoints/{_pick(endpoint, id_)}/start"), fmt, _table)
+
+
+@app.command()
+def stop(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) -> None:
+    """Stop an endpoint: replicas drain and end; it is not billed. Example: podium endpoint stop --id ep-abc"""
+    emit(Api().post(f"/v0/endpoints/{_pick(endpoint, id_)}/stop"), fmt, _table)
+
+
+@app.command()
+def delete(
+    endpoint: str = ID_ARG,
+    id_: str = ID_OPT,
+    wait: bool = typer.Option(False, "--wait", help="Return once every replica has ended."),
+) -> None:
+    """Delete an endpoint and stop its replicas. Example: podium endpoint delete --id ep-abc"""
+    key = _pick(endpoint, id_)
+    api = Api()
+    ep = api.delete(f"/v0/endpoints/{key}")
+    if wait:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if api.http.get(f"/v0/endpoints/{ep['id']}").status_code == 404:
+                break
+            time.sleep(0.2)
+    typer.echo(f"deleting {ep['id']}")
+
+
+@app.command()
+def events(
+    endpoint: str = ID_ARG,
+    id_: str = ID_OPT,
+    limit: int = typer.Option(50, "--limit"),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """What happened to an endpoint, newest first. Example: podium endpoint events ep-abc"""
+    data = Api().get(f"/v0/endpoints/{_pick(endpoint, id_)}/events", params={"limit": limit})
+    emit(
+        data,
+        fmt,
+        lambda d: render_table(
+            ["time", "kind", "message"],
+            [
+                (time.strftime("%H:%M:%S", time.localtime(e["at"])), e["kind"], e["message"])
+                for e in d["events"]
+            ],
+            max_col=100,
+        ),
+    )
+
+
+@app.command()
+def wait(
+    endpoint: str = ID_ARG,
+    id_: str = ID_OPT,
+    for_: str = typer.Option("serving", "--for", help="State to wait for: serving, stopped, idle, failed…"),
+    timeout: float = typer.Option(300, "--timeout", help="Seconds before giving up (exit 1)."),
+) -> None:
+    """Block until the endpoint reaches a state (for scripts). Example: podium endpoint wait ep-abc --for serving"""
+    key = _pick(endpoint, id_)
+    api = Api()
+    deadline = time.monotonic() + timeout
+    state = "?"
+    while time.monotonic() < deadline:
+        ep = api.get(f"/v0/endpoints/{key}")
+        state = ep["status"]["state"]
+        if state == for_:
+            typer.echo(state)
+            return
+        if state == "failed" and for_ != "failed":
+            fail(f"endpoint failed: {ep['status'].get('last_error')}")
+        time.sleep(0.2)
+    fail(f"timed out after {timeout:g}s waiting for {for_!r} (state: {state})")

@@ -1,0 +1,36 @@
+"""The `podium` entry point: one Typer app with a sub-app per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from podium import __version__
+from podium.cli import endpoint, token, up
+
+app = typer.Typer(
+    help="Podium: self-hosted serverless AI endpoints. Talks to PODIUM_URL with PODIUM_API_TOKEN.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(endpoint.app, name="endpoint")
+app.add_typer(token.app, name="token")
+app.command("up")(up.up)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"podium {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Podium command line."""
+
+
+def main() -> None:
+    app()

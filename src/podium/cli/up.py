@@ -1,0 +1,31 @@
+"""`podium up`: run Podium on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from podium.settings import Settings, default_data_dir
+
+
+def up(
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address."),
+    port: int = typer.Option(
+        8800, "--port", help="Listen port: /v0 control plane, /v1 data plane, / console."
+    ),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="State directory (default $PODIUM_DATA_DIR or ~/.podium)."
+    ),
+    role: str = typer.Option("all", "--role", help="all (default) | api | gateway | controller."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning."),
+) -> None:
+    """Start Podium with embedded defaults: SQLite in the data dir, local runtime, one HTTP listener.
+
+    The admin token comes from PODIUM_ADMIN_TOKEN, else it is generated once and saved to
+    <data-dir>/admin_token (mode 0600). Ctrl-C / SIGTERM stops every replica Podium started.
+    """
+    from podium.server import run
+
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir or default_data_dir(), role=role)
+    raise typer.Exit(run(settings, log_level))

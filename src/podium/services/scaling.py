@@ -1,0 +1,52 @@
+"""The autoscaler's window on the database: which endpoints to scale, and where decisions go.
+
+The autoscaler is the only writer of `desired_replicas`; this adapter is the only code that
+writes it, and it writes an event only when the count actually changes.
+"""
+
+from __future__ import annotations
+
+from podium.autoscaler.loop import ScalingTarget
+from podium.core.specs import EndpointSpec
+from podium.core.states import ReplicaState
+from podium.store.repos import Store
+
+
+class StoreScalingAdapter:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def scaling_targets(self) -> list[ScalingTarget]:
+        rows = await self.store.list_endpoints()
+        live = await self.store.live_replicas()
+        out = []
+        for row in rows:
+            if row.deleting:
+                continue
+            spec = EndpointSpec.model_validate_json(row.spec_json)
+            mine = [r for r in live if r.endpoint_id == row.id and r.state != ReplicaState.DRAINING]
+            desired = row.desired_replicas if row.desired_replicas is not None else spec.scaling.min_replicas
+            out.append(
+                ScalingTarget(
+                    endpoint_id=row.id,
+                    scaling=spec.scaling,
+                    enabled=spec.enabled,
+                    desired_replicas=desired,
+                    live_replicas=len(mine),
+                    ready_replicas=sum(1 for r in mine if r.state == ReplicaState.READY),
+                )
+            )
+        return out
+
+    async def set_desired(self, endpoint_id: str, desired: int, reason: str) -> None:
+        row = await self.store.get_endpoint(endpoint_id)
+        if row is None:
+            return
+        before = row.desired_replicas
+        await self.store.update_endpoint(
+            endpoint_id, desired_replicas=desired, desired_reason=reason, updated_at=row.updated_at
+        )
+        if before != desired:
+            await self.store.add_event(
+                endpoint_id, "scaled", f"desired replicas {before} -> {desired}: {reason}"
+            )

@@ -1,0 +1,39 @@
+"""Checks that need more than the spec itself: the runtime's abilities and the catalog."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from podium.core.errors import Invalid
+from podium.core.specs import EndpointSpec
+
+
+class TemplateCatalog(Protocol):
+    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> object: ...
+    def region(self, name: str) -> object: ...
+
+
+class SourceValidator:
+    def __init__(self, catalog: TemplateCatalog | None, runtime_name: str) -> None:
+        self.catalog = catalog
+        self.runtime_name = runtime_name
+
+    def __call__(self, spec: EndpointSpec) -> None:
+        if self.catalog is not None:
+            try:
+                self.catalog.region(spec.compute.region)
+            except Exception as exc:
+                raise Invalid("compute.region", f"unknown region {spec.compute.region!r}") from exc
+        if spec.container is not None:
+            if self.runtime_name == "local" and not spec.container.command:
+                raise Invalid(
+                    "container.command",
+                    "the local runtime runs a process, not an image: give --container-command "
+                    "(e.g. \\"python3 server.py --port $PORT\\")",
+                )
+            return
+        assert spec.template is not None
+        if self.catalog is None:
+            raise Invalid("template", "no template catalog is loaded")
+        t, c = spec.template, spec.compute
+        self.catalog.resolve(t.model_name, t.flavor_name, c.gpu_type, c.gpu_count, c.region)
