@@ -29,7 +29,7 @@ class SourceValidator:
                 raise Invalid(
                     "container.command",
                     "the local runtime runs a process, not an image: give --container-command "
-                    "(e.g. \\"python3 server.py --port $PORT\\")",
+                    "(e.g. 'python3 server.py --port $PORT')",
                 )
             return
         assert spec.template is not None
