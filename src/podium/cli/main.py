@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from podium import __version__
-from podium.cli import endpoint, token, up
+from podium.cli import endpoint, token, up, usage
 
 app = typer.Typer(
     help="Podium: self-hosted serverless AI endpoints. Talks to PODIUM_URL with PODIUM_API_TOKEN.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(endpoint.app, name="endpoint")
 app.add_typer(token.app, name="token")
 app.command("up")(up.up)
+app.command("usage")(usage.usage)
 
 
 def _version(value: bool) -> None:

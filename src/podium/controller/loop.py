@@ -92,8 +92,8 @@ class Controller:
         for rid, row in known.items():
             obs = running.get(rid)
             if obs is None or obs.phase != "running":
-                await self.store.update_replica(
-                    rid, state=ReplicaState.FAILED, ended_at=self.clock(), detail="lost while Podium was down"
+                await self.store.end_replica(
+                    rid, ReplicaState.FAILED, self.clock(), "lost while Podium was down"
                 )
                 continue
             self.replicas.adopted(row)

@@ -92,7 +92,7 @@ class Observer:
             self.busy = True  # the planner drains it and starts a replacement on the next tick
 
     async def _fail(self, r: ReplicaRow, reason: str, counts_as_crash: bool) -> None:
-        await self.store.update_replica(r.id, state=ReplicaState.FAILED, detail=reason, ended_at=self.clock())
+        await self.store.end_replica(r.id, ReplicaState.FAILED, self.clock(), reason)
         await self.store.add_event(r.endpoint_id, "replica_failed", f"replica {r.id} failed: {reason}", r.id)
         await self.on_failed(r, reason, counts_as_crash and r.state != ReplicaState.READY)
 

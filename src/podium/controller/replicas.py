@@ -97,7 +97,7 @@ class ReplicaManager:
 
     async def _start_failed(self, row: EndpointRow, rid: str, gpus: tuple[int, ...], reason: str) -> None:
         self.gpus.release(self._gpu_type.pop(rid, "cpu"), gpus)
-        await self.store.update_replica(rid, state=ReplicaState.FAILED, detail=reason, ended_at=self.clock())
+        await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), reason)
         failures = row.consecutive_failures + 1
         from podium.controller.planner import backoff_delay
 
@@ -146,7 +146,7 @@ class ReplicaManager:
 
     async def _mark_stopped(self, rid: str, endpoint_id: str) -> None:
         rows = [r for r in await self.store.live_replicas(endpoint_id) if r.id == rid]
-        await self.store.update_replica(rid, state=ReplicaState.STOPPED, ended_at=self.clock())
+        await self.store.end_replica(rid, ReplicaState.STOPPED, self.clock())
         for r in rows:
             self.release(r)
         await self.store.add_event(endpoint_id, "replica_stopped", f"replica {rid} stopped", rid)
@@ -161,6 +161,4 @@ class ReplicaManager:
         live = await self.store.live_replicas()
         await self.runtime.close()
         for r in live:
-            await self.store.update_replica(
-                r.id, state=ReplicaState.STOPPED, ended_at=self.clock(), detail="podium shut down"
-            )
+            await self.store.end_replica(r.id, ReplicaState.STOPPED, self.clock(), "podium shut down")

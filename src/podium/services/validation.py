@@ -9,7 +9,9 @@ from podium.core.specs import EndpointSpec
 
 
 class TemplateCatalog(Protocol):
-    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> object: ...
+    def resolve(
+        self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str
+    ) -> object: ...
     def region(self, name: str) -> object: ...
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from podium.core.errors import Conflict
 from podium.store.db import make_engine, make_sessionmaker
-from podium.store.tables import EndpointRow, EventRow, ReplicaRow, TokenRow
+from podium.store.tables import EndpointRow, EventRow, ReplicaRow, TokenRow, UsageRow
 
 LIVE_REPLICA_STATES = ("pending", "starting", "ready", "unhealthy", "draining")
 
@@ -75,6 +75,37 @@ class Store:
     async def update_replica(self, replica_id: str, **values: object) -> None:
         async with self.session.begin() as s:
             await s.execute(update(ReplicaRow).where(ReplicaRow.id == replica_id).values(**values))
+
+    async def end_replica(
+        self, replica_id: str, state: str, ended_at: float, detail: str | None = None
+    ) -> None:
+        """A replica ended (stopped or failed): mark it and book its run time as usage, in one transaction."""
+        async with self.session.begin() as s:
+            row = await s.get(ReplicaRow, replica_id)
+            if row is None or row.state not in LIVE_REPLICA_STATES:
+                return
+            row.state, row.ended_at = state, ended_at
+            if detail is not None:
+                row.detail = detail
+            if row.started_at is not None:
+                ep = await s.get(EndpointRow, row.endpoint_id)
+                s.add(
+                    UsageRow(
+                        endpoint_id=row.endpoint_id,
+                        endpoint_name=ep.name if ep else "",
+                        replica_id=row.id,
+                        gpu_count=len(row.gpus.split(",")) if row.gpus else 0,
+                        started_at=row.started_at,
+                        ended_at=max(ended_at, row.started_at),
+                    )
+                )
+
+    async def usage_rows(self, since: float, endpoint_id: str | None = None) -> list[UsageRow]:
+        async with self.session() as s:
+            q = select(UsageRow).where(UsageRow.ended_at > since)
+            if endpoint_id is not None:
+                q = q.where(UsageRow.endpoint_id == endpoint_id)
+            return list((await s.execute(q)).scalars())
 
     async def live_replicas(self, endpoint_id: str | None = None) -> list[ReplicaRow]:
         async with self.session() as s:

@@ -74,3 +74,17 @@ class TokenRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class UsageRow(Base):
+    """One finished stretch of a replica's life: what it cost. Open stretches are read from `replicas`."""
+
+    __tablename__ = "usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(String(32), index=True)
+    endpoint_name: Mapped[str] = mapped_column(String(128))
+    replica_id: Mapped[str] = mapped_column(String(32))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float, index=True)
+    ended_at: Mapped[float] = mapped_column(Float)

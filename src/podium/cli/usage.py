@@ -1,0 +1,61 @@
+"""`podium usage`: replica-seconds and GPU-seconds per endpoint."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import typer
+
+from podium.cli.client import Api, fail
+from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
+
+_DUR = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_since(text: str | None, now: float) -> float | None:
+    """`1h`, `30m`, `7d` ago, or a unix timestamp."""
+    if text is None:
+        return None
+    m = _DUR.match(text)
+    if m:
+        return now - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        fail(f"--since {text!r}: use a duration like 1h, 30m, 7d or a unix timestamp")
+
+
+def usage(
+    endpoint: str = typer.Option(
+        None, "--endpoint", help="Only this endpoint (id, app name or routing key)."
+    ),
+    since: str = typer.Option(None, "--since", help="Window start: 1h, 30m, 7d ago, or a unix timestamp."),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Show metered usage. Example: podium usage --since 24h"""
+    params: dict[str, str | float] = {}
+    start = parse_since(since, time.time())
+    if start is not None:
+        params["since"] = start
+    if endpoint:
+        params["endpoint_id"] = endpoint
+    data = Api().get("/v0/usage", params=params)
+    emit(
+        data,
+        fmt,
+        lambda d: render_table(
+            ["endpoint", "name", "running", "replica-hours", "gpu-hours"],
+            [
+                (
+                    e["endpoint_id"],
+                    e["name"],
+                    e["running_replicas"],
+                    f"{e['replica_seconds'] / 3600:.3f}",
+                    f"{e['gpu_seconds'] / 3600:.3f}",
+                )
+                for e in d["endpoints"]
+            ]
+            + [("total", "", "", f"{d['replica_seconds'] / 3600:.3f}", f"{d['gpu_seconds'] / 3600:.3f}")],
+        ),
+    )
