@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from podium import __version__
 from podium.api.deps import Services
 from podium.api.errors import install_error_handlers
-from podium.api.routers import endpoints, tokens, usage
+from podium.api.routers import endpoints, logs, tokens, usage
 
 
 def create_app(services: Services) -> FastAPI:
@@ -23,6 +23,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     app.include_router(endpoints.router)
     app.include_router(tokens.router)
+    app.include_router(logs.router)
     app.include_router(usage.router)
 
     @app.get("/healthz", include_in_schema=False)

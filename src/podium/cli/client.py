@@ -28,7 +28,7 @@ class Api:
         except httpx.HTTPError as exc:
             fail(f"cannot reach Podium at {self.url}: {exc} (is `podium up` running? set PODIUM_URL)")
         if resp.status_code >= 400:
-            fail(_error_text(resp))
+            fail(error_text(resp))
         if not resp.content:
             return None
         try:
@@ -49,7 +49,7 @@ class Api:
         return self.call("DELETE", path, **kw)
 
 
-def _error_text(resp: httpx.Response) -> str:
+def error_text(resp: httpx.Response) -> str:
     try:
         err = resp.json().get("error", {})
         return f"{resp.status_code} {err.get('code', '')}: {err.get('message', resp.text)}"

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from podium.cli import options as O
-from podium.cli.client import Api, fail
+from podium.cli.client import Api, error_text, fail
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_fields, render_table
 from podium.cli.spec_flags import build_spec
 
@@ -222,10 +222,7 @@ def events(
         fmt,
         lambda d: render_table(
             ["time", "kind", "message"],
-            [
-                (time.strftime("%H:%M:%S", time.localtime(e["at"])), e["kind"], e["message"])
-                for e in d["events"]
-            ],
+            [(time.strftime("%H:%M:%S", time.localtime(e["at"])), e["kind"], e["message"]) for e in d["events"]],
             max_col=100,
         ),
     )
@@ -253,3 +250,29 @@ def wait(
             fail(f"endpoint failed: {ep['status'].get('last_error')}")
         time.sleep(0.2)
     fail(f"timed out after {timeout:g}s waiting for {for_!r} (state: {state})")
+
+
+@app.command()
+def logs(
+    endpoint: str = ID_ARG,
+    id_: str = ID_OPT,
+    replica: str = typer.Option(None, "--replica", help="One replica id (rep-…); default: all live replicas."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
+    tail: int = typer.Option(100, "--tail", help="Lines from the end of each log."),
+) -> None:
+    """Print replica logs. Example: podium endpoint logs ep-abc --tail 50 --follow"""
+    key = _pick(endpoint, id_)
+    api = Api(timeout=None if follow else 30.0)  # type: ignore[arg-type]
+    params: dict[str, str | int | bool] = {"tail": tail, "follow": follow}
+    if replica:
+        params["replica"] = replica
+    try:
+        with api.http.stream("GET", f"/v0/endpoints/{key}/logs", params=params) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                fail(error_text(resp))
+            for chunk in resp.iter_text():
+                typer.echo(chunk, nl=False)
+    except KeyboardInterrupt:
+        pass
+

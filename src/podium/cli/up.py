@@ -11,12 +11,8 @@ from podium.settings import Settings, default_data_dir
 
 def up(
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address."),
-    port: int = typer.Option(
-        8800, "--port", help="Listen port: /v0 control plane, /v1 data plane, / console."
-    ),
-    data_dir: Path = typer.Option(
-        None, "--data-dir", help="State directory (default $PODIUM_DATA_DIR or ~/.podium)."
-    ),
+    port: int = typer.Option(8800, "--port", help="Listen port: /v0 control plane, /v1 data plane, / console."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="State directory (default $PODIUM_DATA_DIR or ~/.podium)."),
     role: str = typer.Option("all", "--role", help="all (default) | api | gateway | controller."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning."),
 ) -> None:

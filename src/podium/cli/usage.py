@@ -27,9 +27,7 @@ def parse_since(text: str | None, now: float) -> float | None:
 
 
 def usage(
-    endpoint: str = typer.Option(
-        None, "--endpoint", help="Only this endpoint (id, app name or routing key)."
-    ),
+    endpoint: str = typer.Option(None, "--endpoint", help="Only this endpoint (id, app name or routing key)."),
     since: str = typer.Option(None, "--since", help="Window start: 1h, 30m, 7d ago, or a unix timestamp."),
     fmt: Format = FORMAT_OPTION,
 ) -> None:

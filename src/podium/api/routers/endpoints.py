@@ -33,12 +33,8 @@ async def create_endpoint(
 
 
 @router.get("", response_model=EndpointsOut)
-async def list_endpoints(
-    svc: Services = Depends(services), _: object = Depends(require("read"))
-) -> EndpointsOut:
-    return EndpointsOut(
-        endpoints=[endpoint_out(r, svc.settings.base_url) for r in await svc.endpoints.list_all()]
-    )
+async def list_endpoints(svc: Services = Depends(services), _: object = Depends(require("read"))) -> EndpointsOut:
+    return EndpointsOut(endpoints=[endpoint_out(r, svc.settings.base_url) for r in await svc.endpoints.list_all()])
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut)
@@ -89,6 +85,4 @@ async def endpoint_events(
     _: object = Depends(require("read")),
 ) -> EventsOut:
     rows = await svc.endpoints.events(endpoint_id, limit)
-    return EventsOut(
-        events=[EventOut(at=e.at, kind=e.kind, message=e.message, replica_id=e.replica_id) for e in rows]
-    )
+    return EventsOut(events=[EventOut(at=e.at, kind=e.kind, message=e.message, replica_id=e.replica_id) for e in rows])

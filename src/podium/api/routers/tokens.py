@@ -36,18 +36,14 @@ async def create_token(
     body: TokenCreate, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> TokenCreated:
     row, token = await svc.tokens.create(body.name, body.scopes)
-    return TokenCreated(
-        id=row.id, name=row.name, scopes=row.scopes.split(","), created_at=row.created_at, token=token
-    )
+    return TokenCreated(id=row.id, name=row.name, scopes=row.scopes.split(","), created_at=row.created_at, token=token)
 
 
 @router.get("", response_model=TokensOut)
 async def list_tokens(svc: Services = Depends(services), _: object = Depends(require("admin"))) -> TokensOut:
     rows = await svc.tokens.list_all()
     return TokensOut(
-        tokens=[
-            TokenOut(id=r.id, name=r.name, scopes=r.scopes.split(","), created_at=r.created_at) for r in rows
-        ]
+        tokens=[TokenOut(id=r.id, name=r.name, scopes=r.scopes.split(","), created_at=r.created_at) for r in rows]
     )
 
 
