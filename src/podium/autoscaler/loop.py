@@ -1,0 +1,193 @@
+"""The autoscaler loop: gather stats from every gateway, decide per endpoint, write desired counts.
+
+It is the only writer of desired replica counts. Each tick it reads the scaling targets from the
+store, merges the stats of all gateways (`EndpointStats.merge`), runs the pure `decide` per
+endpoint with the state it keeps for that endpoint, writes the counts that changed, and wakes the
+controller once. A failing endpoint or gateway is logged and skipped; the tick goes on.
+
+`wake()` is the gateway's fast path for a request that arrives at zero replicas: it returns at
+once, writes desired >= 1 in a task (one per endpoint at a time), and wakes the controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from podium.autoscaler.context import Decision, ScalingContext, Tuning
+from podium.autoscaler.decide import ScalerState, decide, note_wake
+from podium.core.specs import Scaling
+from podium.core.stats import EndpointStats
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 0.25  # a breach is seen within 0.25 s, written and hinted well inside 1 s
+SOURCE_TIMEOUT_FACTOR = 2.0  # a gateway slower than 2 ticks counts as missing for that tick
+
+
+@dataclass(frozen=True)
+class ScalingTarget:
+    """One endpoint as the store knows it: its scaling spec and the replica counts right now."""
+
+    endpoint_id: str
+    scaling: Scaling
+    enabled: bool
+    desired_replicas: int
+    live_replicas: int
+    ready_replicas: int
+
+
+class ScalingStore(Protocol):
+    async def scaling_targets(self) -> list[ScalingTarget]:
+        """Every endpoint that is not being deleted."""
+        ...
+
+    async def set_desired(self, endpoint_id: str, desired: int, reason: str) -> None:
+        """Record the desired count and why (the lead's store also writes an event)."""
+        ...
+
+
+StatsSource = Callable[[], Awaitable[Mapping[str, EndpointStats]]]
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        store: ScalingStore,
+        sources: Sequence[StatsSource],
+        on_change: Callable[[], None],
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        tuning: Tuning = Tuning(),
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sources = list(sources)
+        self._on_change = on_change
+        self._interval_s = interval_s
+        self._tuning = tuning
+        self._clock = clock
+        self._wall = wall
+        self._states: dict[str, ScalerState] = {}
+        self._decisions: dict[str, Decision] = {}
+        self._targets: dict[str, ScalingTarget] = {}
+        self._waking: dict[str, asyncio.Task[None]] = {}
+
+    def last_decision(self, endpoint_id: str) -> Decision | None:
+        """The latest decision and its reason, for `endpoint get` (None before the first tick)."""
+        return self._decisions.get(endpoint_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal."""
+        while not stop.is_set():
+            started = self._clock()
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("autoscaler tick failed")
+            pause = max(0.0, self._interval_s - (self._clock() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+        for task in list(self._waking.values()):
+            task.cancel()
+
+    async def tick(self) -> None:
+        """One pass over all endpoints."""
+        stats, complete = await self._gather_stats()
+        targets = await self._store.scaling_targets()
+        now, wall_now = self._clock(), self._wall()
+        changed = False
+        for target in targets:
+            try:
+                changed |= await self._tick_one(target, stats.get(target.endpoint_id), complete, now, wall_now)
+            except Exception:
+                log.exception("autoscaler: endpoint %s failed this tick", target.endpoint_id)
+        self._forget_missing({t.endpoint_id for t in targets})
+        if changed:
+            self._on_change()
+
+    def wake(self, endpoint_id: str) -> None:
+        """A request is held at zero replicas: ask for one now. Returns at once; deduplicated."""
+        now = self._clock()
+        self._states[endpoint_id] = note_wake(self._states.get(endpoint_id), now, self._tuning)
+        known = self._targets.get(endpoint_id)
+        if known is not None and known.desired_replicas >= 1:
+            return  # already asked for; the controller is working on it
+        if endpoint_id in self._waking:
+            return
+        task = asyncio.get_running_loop().create_task(self._wake(endpoint_id))
+        self._waking[endpoint_id] = task
+        task.add_done_callback(lambda _t: self._waking.pop(endpoint_id, None))
+
+    async def _wake(self, endpoint_id: str) -> None:
+        try:
+            target = self._targets.get(endpoint_id)
+            if target is None:
+                found = [t for t in await self._store.scaling_targets() if t.endpoint_id == endpoint_id]
+                target = found[0] if found else None
+            if target is None or not target.enabled or target.scaling.max_replicas < 1:
+                return
+            if target.desired_replicas >= 1:
+                return
+            reason = "cold start: a request is waiting at 0 replicas -> 1"
+            await self._store.set_desired(endpoint_id, 1, reason)
+            self._targets[endpoint_id] = replace(target, desired_replicas=1)
+            self._decisions[endpoint_id] = Decision(1, reason, 1)
+            self._on_change()
+        except Exception:
+            log.exception("autoscaler: wake of %s failed", endpoint_id)
+
+    async def _tick_one(
+        self, target: ScalingTarget, stats: EndpointStats | None, complete: bool, now: float, wall_now: float
+    ) -> bool:
+        stats = stats or EndpointStats()
+        since = None if stats.last_request_at is None else max(0.0, wall_now - stats.last_request_at)
+        ctx = ScalingContext(
+            endpoint_id=target.endpoint_id,
+            scaling=target.scaling,
+            stats=stats,
+            current=target.desired_replicas,
+            ready=target.ready_replicas,
+            live=target.live_replicas,
+            enabled=target.enabled,
+            since_last_request_s=since,
+            stats_complete=complete,
+        )
+        decision, state = decide(ctx, self._states.get(target.endpoint_id), now, self._tuning)
+        self._states[target.endpoint_id] = state
+        self._decisions[target.endpoint_id] = decision
+        if decision.desired == target.desired_replicas:
+            self._targets[target.endpoint_id] = target
+            return False
+        await self._store.set_desired(target.endpoint_id, decision.desired, decision.reason)
+        self._targets[target.endpoint_id] = replace(target, desired_replicas=decision.desired)
+        return True
+
+    async def _gather_stats(self) -> tuple[dict[str, EndpointStats], bool]:
+        """Merge every gateway's stats; `complete` is False when one failed or was too slow."""
+        timeout = max(self._interval_s * SOURCE_TIMEOUT_FACTOR, 0.05)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(source(), timeout) for source in self._sources), return_exceptions=True
+        )
+        merged: dict[str, EndpointStats] = {}
+        complete = True
+        for result in results:
+            if isinstance(result, BaseException):
+                complete = False
+                log.warning("autoscaler: a stats source failed: %r", result)
+                continue
+            for endpoint_id, stats in result.items():
+                seen = merged.get(endpoint_id)
+                merged[endpoint_id] = stats if seen is None else seen.merge(stats)
+        return merged, complete
+
+    def _forget_missing(self, present: set[str]) -> None:
+        for table in (self._states, self._decisions, self._targets):
+            for endpoint_id in [k for k in table if k not in present]:
+                del table[endpoint_id]
