@@ -28,9 +28,7 @@ class RecipeLike(Protocol):
 
 
 class RecipeResolver(Protocol):
-    def resolve(
-        self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str
-    ) -> RecipeLike: ...
+    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> RecipeLike: ...
 
 
 # ENV_KEY -> secret selector  ==>  ENV_KEY -> value (raises NotFound for unknown secrets)

@@ -19,6 +19,7 @@ from podium.controller.capacity import GpuPool
 from podium.controller.launch import RecipeResolver, SecretEnvResolver, no_secrets, route_of, workload_of
 from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, Plan, ReplicaInput, backoff_delay, plan
+from podium.controller.probe import HealthProbe
 from podium.controller.replicas import ReplicaManager
 from podium.core.errors import PodiumError
 from podium.core.specs import EndpointSpec
@@ -52,15 +53,17 @@ class Controller:
         secrets: SecretEnvResolver = no_secrets,
         gpus: GpuPool | None = None,
         clock: Callable[[], float] = time.time,
+        prober: HealthProbe | None = None,
     ) -> None:
         self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
         self.catalog, self.clock = catalog, clock
         self.replicas = ReplicaManager(store, runtime, gateway, tuning, gpus or GpuPool({}), secrets, clock)
         self.observer = Observer(
-            store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed
+            store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed, prober=prober
         )
         self._wake = asyncio.Event()
         self._published: set[str] = set()
+        self._specs: dict[str, tuple[str, EndpointSpec]] = {}
         self.ticks = 0
 
     def hint(self, endpoint_id: str | None = None) -> None:
@@ -74,9 +77,7 @@ class Controller:
                 await self.tick()
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")
-            delay = (
-                self.tuning.probe_interval_starting_s if self.observer.busy else self.tuning.resync_interval_s
-            )
+            delay = self.tuning.probe_interval_starting_s if self.observer.busy else self.tuning.resync_interval_s
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
@@ -92,39 +93,41 @@ class Controller:
         for rid, row in known.items():
             obs = running.get(rid)
             if obs is None or obs.phase != "running":
-                await self.store.end_replica(
-                    rid, ReplicaState.FAILED, self.clock(), "lost while Podium was down"
-                )
+                await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), "lost while Podium was down")
                 continue
             self.replicas.adopted(row)
             state = ReplicaState.DRAINING if row.state == ReplicaState.DRAINING else ReplicaState.STARTING
             await self.store.update_replica(rid, state=state, address=obs.address or row.address)
-            await self.store.add_event(
-                row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid
-            )
+            await self.store.add_event(row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid)
 
     async def tick(self) -> None:
         self.ticks += 1
         rows = await self.store.list_endpoints()
-        live = await self.store.live_replicas()
+        paths = {row.id: self._health_path(row, self._spec(row)) for row in rows}
+        await self.observer.observe(await self.store.live_replicas(), paths)
+        # Observation may have failed replicas and changed endpoints' failure counts: reload both.
+        rows = await self.store.list_endpoints()
         by_ep: dict[str, list[ReplicaRow]] = {}
-        for r in live:
-            by_ep.setdefault(r.endpoint_id, []).append(r)
-        specs = {row.id: EndpointSpec.model_validate_json(row.spec_json) for row in rows}
-        await self.observer.observe(live, {row.id: self._health_path(row, specs[row.id]) for row in rows})
-        live = await self.store.live_replicas()
-        by_ep = {}
-        for r in live:
+        for r in await self.store.live_replicas():
             by_ep.setdefault(r.endpoint_id, []).append(r)
         for row in rows:
             try:
-                await self._reconcile(row, specs[row.id], by_ep.get(row.id, []))
+                await self._reconcile(row, self._spec(row), by_ep.get(row.id, []))
             except Exception as exc:  # isolate endpoints from each other
                 log.exception("reconcile %s failed", row.id)
                 await self.store.update_endpoint(row.id, last_error=str(exc), updated_at=row.updated_at)
         for gone in self._published - {row.id for row in rows}:
             self.gateway.remove_route(gone)
             self._published.discard(gone)
+            self._specs.pop(gone, None)
+
+    def _spec(self, row: EndpointRow) -> EndpointSpec:
+        """Parsed spec, cached by its JSON text: ticks run every 50 ms while replicas boot."""
+        cached = self._specs.get(row.id)
+        if cached is None or cached[0] != row.spec_json:
+            cached = (row.spec_json, EndpointSpec.model_validate_json(row.spec_json))
+            self._specs[row.id] = cached
+        return cached[1]
 
     def _health_path(self, row: EndpointRow, spec: EndpointSpec) -> str:
         try:
@@ -137,9 +140,7 @@ class Controller:
         target = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
         target = max(s.min_replicas, min(s.max_replicas, target))
         failed = row.consecutive_failures >= self.tuning.max_failures
-        inputs = EndpointInput(
-            row.id, spec.enabled, row.deleting, target, row.generation, failed, row.backoff_until
-        )
+        inputs = EndpointInput(row.id, spec.enabled, row.deleting, target, row.generation, failed, row.backoff_until)
         reps = [ReplicaInput(r.id, ReplicaState(r.state), r.generation, r.created_at) for r in replicas]
         p = plan(inputs, reps, self.clock())
         if p.delete_endpoint:
@@ -191,9 +192,7 @@ class Controller:
         }
         await self.store.update_endpoint(row.id, **values)
         if failures >= self.tuning.max_failures:
-            await self.store.add_event(
-                row.id, "failed", f"giving up after {failures} failed starts: {reason}"
-            )
+            await self.store.add_event(row.id, "failed", f"giving up after {failures} failed starts: {reason}")
         self.hint(row.id)
 
     async def shutdown(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from podium.controller.probe import Prober
+from podium.controller.probe import HealthProbe, Prober
 from podium.core.states import ReplicaState
 from podium.runtime.base import RunPhase, RuntimeBackend
 from podium.settings import ControllerTuning
@@ -29,18 +29,17 @@ class Observer:
         clock: Callable[[], float],
         on_ready: OnReady,
         on_failed: OnFailed,
+        prober: HealthProbe | None = None,
     ) -> None:
         self.store, self.runtime, self.tuning, self.clock = store, runtime, tuning, clock
         self.on_ready, self.on_failed = on_ready, on_failed
-        self.prober = Prober(tuning.probe_timeout_s)
+        self.prober: HealthProbe = prober or Prober(tuning.probe_timeout_s)
         self._last_probe: dict[str, float] = {}
         self._misses: dict[str, int] = {}
         self.busy = False  # a replica is booting: tick fast
 
     async def observe(self, live: list[ReplicaRow], health_paths: dict[str, str]) -> None:
-        todo = [
-            r for r in live if r.state in (ReplicaState.STARTING, ReplicaState.READY, ReplicaState.UNHEALTHY)
-        ]
+        todo = [r for r in live if r.state in (ReplicaState.STARTING, ReplicaState.READY, ReplicaState.UNHEALTHY)]
         await asyncio.gather(*(self._one(r, health_paths.get(r.endpoint_id, "/health")) for r in todo))
         self.busy = any(r.state in (ReplicaState.STARTING, ReplicaState.PENDING) for r in live)
         known = {r.id for r in live}
@@ -61,16 +60,12 @@ class Observer:
             if await self.prober.healthy(r.address or "", path):
                 await self.store.update_replica(r.id, state=ReplicaState.READY, ready_at=now)
                 took = now - (r.started_at or r.created_at)
-                await self.store.add_event(
-                    r.endpoint_id, "replica_ready", f"replica {r.id} ready in {took:.2f}s", r.id
-                )
+                await self.store.add_event(r.endpoint_id, "replica_ready", f"replica {r.id} ready in {took:.2f}s", r.id)
                 await self.on_ready(r, took)
             elif now - (r.started_at or r.created_at) > self.tuning.start_timeout_s:
                 tail = await self._tail(r.id)
                 await self.runtime.kill(r.id)
-                await self._fail(
-                    r, f"not healthy on {path} within {self.tuning.start_timeout_s:g}s{tail}", True
-                )
+                await self._fail(r, f"not healthy on {path} within {self.tuning.start_timeout_s:g}s{tail}", True)
             return
         if now - self._last_probe.get(r.id, 0.0) < self.tuning.probe_interval_ready_s:
             return
@@ -94,7 +89,7 @@ class Observer:
     async def _fail(self, r: ReplicaRow, reason: str, counts_as_crash: bool) -> None:
         await self.store.end_replica(r.id, ReplicaState.FAILED, self.clock(), reason)
         await self.store.add_event(r.endpoint_id, "replica_failed", f"replica {r.id} failed: {reason}", r.id)
-        await self.on_failed(r, reason, counts_as_crash and r.state != ReplicaState.READY)
+        await self.on_failed(r, reason, counts_as_crash)
 
     async def _tail(self, rid: str, lines: int = 10) -> str:
         tail_text = getattr(self.runtime, "tail_text", None)

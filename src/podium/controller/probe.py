@@ -5,7 +5,14 @@ One pooled aiohttp session for all probes; short timeouts so a hung replica neve
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import aiohttp
+
+
+class HealthProbe(Protocol):
+    async def healthy(self, address: str, path: str) -> bool: ...
+    async def close(self) -> None: ...
 
 
 class Prober:

@@ -61,9 +61,7 @@ class ReplicaManager:
                 return
             await self._start_one(row, spec, work, gpus)
 
-    async def _start_one(
-        self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...]
-    ) -> None:
+    async def _start_one(self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...]) -> None:
         rid = replica_id()
         now = self.clock()
         await self.store.add_replica(
@@ -80,9 +78,7 @@ class ReplicaManager:
         )
         self._gpu_type[rid] = spec.compute.gpu_type
         try:
-            launch = await launch_spec(
-                replica_id=rid, row=row, spec=spec, work=work, gpus=gpus, secrets=self.secrets
-            )
+            launch = await launch_spec(replica_id=rid, row=row, spec=spec, work=work, gpus=gpus, secrets=self.secrets)
             obs = await self.runtime.start(launch)
         except PodiumError as exc:
             await self._start_failed(row, rid, gpus, str(exc))
@@ -119,9 +115,7 @@ class ReplicaManager:
 
     def release(self, replica: ReplicaRow) -> None:
         if replica.gpus:
-            self.gpus.release(
-                self._gpu_type.pop(replica.id, "cpu"), tuple(int(i) for i in replica.gpus.split(","))
-            )
+            self.gpus.release(self._gpu_type.pop(replica.id, "cpu"), tuple(int(i) for i in replica.gpus.split(",")))
 
     def drain(self, rid: str, endpoint_id: str) -> None:
         if rid in self._draining:
