@@ -166,10 +166,22 @@ async def test_adoption_after_restart(world: World, tmp_path: Path) -> None:
     fresh = Controller(world.store, world.runtime, FakeGateway(), tuning=TUNING, clock=world.clock, prober=world.prober)
     await fresh.adopt()
     assert orphan.replica_id in world.runtime.killed
-    assert await world.states(ep) == ["starting"]  # re-probed before it takes traffic
     await fresh.tick()
     assert await world.states(ep) == ["ready"]
     assert [r.id for r in await world.store.live_replicas(ep)] == [rid]  # adopted, not replaced
+    assert [r.replica_id for r in fresh.gateway.routes[ep].replicas] == [rid]  # type: ignore[attr-defined]
+
+
+async def test_adoption_ends_a_replica_that_no_longer_answers(world: World) -> None:
+    ep = await world.create()
+    await world.settle(3)
+    (rid,) = [r.id for r in await world.store.live_replicas(ep)]
+    world.prober.all_healthy = False
+    fresh = Controller(world.store, world.runtime, FakeGateway(), tuning=TUNING, clock=world.clock, prober=world.prober)
+    await fresh.adopt()
+    assert rid in world.runtime.killed
+    await fresh.tick()
+    assert [r.id for r in await world.store.live_replicas(ep)] != [rid]  # replaced by a new one
 
 
 async def test_usage_is_booked_when_replicas_end(world: World) -> None:

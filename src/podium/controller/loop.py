@@ -90,15 +90,37 @@ class Controller:
             if rid not in known:
                 log.info("ending orphan replica %s", rid)
                 await self.runtime.kill(rid)
+        rows = {row.id: row for row in await self.store.list_endpoints()}
+        checks = []
         for rid, row in known.items():
             obs = running.get(rid)
             if obs is None or obs.phase != "running":
                 await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), "lost while Podium was down")
                 continue
-            self.replicas.adopted(row)
-            state = ReplicaState.DRAINING if row.state == ReplicaState.DRAINING else ReplicaState.STARTING
-            await self.store.update_replica(rid, state=state, address=obs.address or row.address)
-            await self.store.add_event(row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid)
+            checks.append(self._adopt_one(row, obs.address or row.address or "", rows.get(row.endpoint_id)))
+        await asyncio.gather(*checks)
+
+    async def _adopt_one(self, row: ReplicaRow, address: str, endpoint: EndpointRow | None) -> None:
+        """Adopt a replica found running: a ready one must still answer its health check, else it ends;
+        a booting one goes on booting (its start timeout still applies); a draining one finishes draining."""
+        rid = row.id
+        if row.state == ReplicaState.READY and endpoint is not None:
+            path = self._health_path(endpoint, self._spec(endpoint))
+            healthy = False
+            for _ in range(3):
+                if healthy := await self.observer.prober.healthy(address, path):
+                    break
+                await asyncio.sleep(0.2)
+            if not healthy:
+                await self.runtime.kill(rid)
+                await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), "not healthy after restart")
+                await self.store.add_event(
+                    row.endpoint_id, "replica_failed", f"replica {rid} ended: unhealthy after Podium restarted", rid
+                )
+                return
+        self.replicas.adopted(row)
+        await self.store.update_replica(rid, address=address)
+        await self.store.add_event(row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid)
 
     async def tick(self) -> None:
         self.ticks += 1
