@@ -1,0 +1,190 @@
+"""The gateway: auth -> route -> (hold/queue) -> balancer -> proxy, plus stats, as one object.
+
+The control side pushes routes and tokens in (`set_route`, `remove_route`,
+`set_platform_tokens`); the autoscaler reads `stats()`; the controller drains replicas with
+`replica_in_flight()`. Requests come in through `handle()` (the built-in fast server) or as
+plain ASGI (`__call__`). No threads, no globals: all state hangs off this instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from podium.core.stats import EndpointStats
+from podium.gateway.asgi import serve_asgi
+from podium.gateway.auth import TokenBook, bearer_token
+from podium.gateway.balancer import EndpointPool
+from podium.gateway.errors import JSON_HEADERS, GatewayError, unauthorized
+from podium.gateway.http import Request, Responder
+from podium.gateway.metrics import EndpointMetrics, render_prometheus
+from podium.gateway.proxy import Proxy
+from podium.gateway.routes import EndpointRoute, PlatformToken
+from podium.gateway.routing import RouteTable
+from podium.gateway.upstream import UpstreamPool
+
+log = logging.getLogger("podium.gateway")
+
+GATEWAY_PREFIXES = ("/v1/", "/e/")
+METRICS_PATH = "/metrics"
+PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+UNROUTED = "-"  # metrics label for requests that matched no endpoint
+
+
+def is_gateway_path(path: str) -> bool:
+    return path.startswith(GATEWAY_PREFIXES) or path == METRICS_PATH
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        wake: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        connect_timeout_s: float = 5.0,
+        max_idle_per_replica: int = 512,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._wake = wake
+        self._clock = clock
+        self._wall = wall_clock
+        self._rng = rng or random.Random()
+        self._routes = RouteTable()
+        self._pools: dict[str, EndpointPool] = {}
+        self._metrics: dict[str, EndpointMetrics] = {UNROUTED: EndpointMetrics()}
+        self._replica_counts: dict[str, int] = {}
+        self._tokens = TokenBook()
+        self._upstream = UpstreamPool(max_idle_per_address=max_idle_per_replica, connect_timeout_s=connect_timeout_s)
+        self._proxy = Proxy(self._upstream, clock)
+
+    # -- control side ----------------------------------------------------------------------
+    def set_route(self, route: EndpointRoute) -> None:
+        old = self._routes.by_id.get(route.endpoint_id)
+        self._routes.put(route)
+        pool = self._pools.get(route.endpoint_id)
+        if pool is None:
+            self._pools[route.endpoint_id] = EndpointPool(
+                route, replica_counts=self._replica_counts, wake=self._wake, clock=self._clock, rng=self._rng
+            )
+            self._metrics.setdefault(route.endpoint_id, EndpointMetrics())
+        else:
+            pool.update(route)
+        if old is not None:
+            self._drop_idle_connections({r.address for r in old.replicas} - {r.address for r in route.replicas})
+
+    def remove_route(self, endpoint_id: str) -> None:
+        old = self._routes.remove(endpoint_id)
+        pool = self._pools.pop(endpoint_id, None)
+        if pool is not None:
+            pool.deleted()
+        self._metrics.pop(endpoint_id, None)
+        if old is not None:
+            self._drop_idle_connections({r.address for r in old.replicas})
+
+    def _drop_idle_connections(self, addresses: set[str]) -> None:
+        in_use = {r.address for route in self._routes.by_id.values() for r in route.replicas}
+        for address in addresses - in_use:
+            self._upstream.close_address(address)
+
+    def set_platform_tokens(self, tokens: Iterable[PlatformToken]) -> None:
+        self._tokens.replace(tokens)
+
+    def stats(self) -> dict[str, EndpointStats]:
+        now = self._clock()
+        out: dict[str, EndpointStats] = {}
+        for eid, pool in self._pools.items():
+            metrics = self._metrics.get(eid) or EndpointMetrics()
+            out[eid] = EndpointStats(
+                in_flight=pool.in_flight,
+                queued=pool.queued,
+                oldest_wait_s=pool.oldest_wait_s(now),
+                rps=metrics.rate.rate(now),
+                last_request_at=metrics.last_request_at,
+            )
+        return out
+
+    def replica_in_flight(self, replica_id: str) -> int:
+        return self._replica_counts.get(replica_id, 0)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            pool.close(GatewayError(503, "the gateway is shutting down", type="server_error", code="shutdown"))
+        self._upstream.close()
+
+    # -- data side -------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await serve_asgi(self.handle, scope, receive, send)
+
+    async def handle(self, request: Request, out: Responder) -> None:
+        """Answer one request; never raises except CancelledError (client gone)."""
+        started_at = self._clock()
+        metrics = self._metrics[UNROUTED]
+        status = 500
+        try:
+            if request.path == METRICS_PATH:
+                status = 200
+                await out.send_full(200, list(PROMETHEUS_HEADERS), self._render_metrics())
+                return
+            if request.path == "/v1/models":
+                status = 200
+                await self._list_models(request, out)
+                return
+            routed = self._routes.resolve(request)
+            route = routed.route
+            metrics = self._metrics[route.endpoint_id]
+            metrics.last_request_at = self._wall()
+            if route.auth_token_sha256 is not None:
+                token = bearer_token(request.header(b"authorization"))
+                digest = self._tokens.digest(token) if token is not None else None
+                if not self._tokens.allows(route, digest):
+                    raise unauthorized()
+            pool = self._pools[route.endpoint_id]
+            status = await self._proxy.forward(pool, routed, request, out, started_at, metrics)
+        except GatewayError as exc:
+            status = exc.status
+            if out.started:
+                out.abort()
+            else:
+                await out.send_full(exc.status, exc.headers(), exc.body())
+        except asyncio.CancelledError:
+            status = 499  # nginx's "client closed request"
+            metrics.error("client_disconnected")
+            raise
+        except Exception:
+            log.exception("gateway error on %s %s", request.method, request.path)
+            metrics.error("internal")
+            if out.started:
+                out.abort()
+            else:
+                err = GatewayError(500, "internal gateway error", type="server_error", code="internal")
+                await out.send_full(500, err.headers(), err.body())
+        finally:
+            metrics.finished(status, self._clock() - started_at, self._clock())
+
+    async def _list_models(self, request: Request, out: Responder) -> None:
+        token = bearer_token(request.header(b"authorization"))
+        digest = self._tokens.digest(token) if token is not None else None
+        allowed = [r for r in self._routes.by_id.values() if r.enabled and self._tokens.allows(r, digest)]
+        if token is not None and not allowed and not self._tokens.is_platform(digest):
+            err = unauthorized()
+            await out.send_full(401, err.headers(), err.body())
+            return
+        await out.send_full(200, list(JSON_HEADERS), self._routes.models_for(allowed))
+
+    def _render_metrics(self) -> bytes:
+        def gauges(eid: str) -> tuple[int, int, float]:
+            pool = self._pools.get(eid)
+            if pool is None:
+                return 0, 0, 0.0
+            return pool.in_flight, pool.queued, pool.oldest_wait_s(self._clock())
+
+        def names(eid: str) -> str:
+            route = self._routes.by_id.get(eid)
+            return route.routing_key if route else ""
+
+        return render_prometheus(self._metrics, gauges, names)

@@ -1,0 +1,252 @@
+"""Admission for one endpoint: replica slots, one bounded FIFO queue, and the scale-from-zero hold.
+
+The one capacity primitive of DESIGN.md: each ready replica has `max_concurrency` slots; a
+request takes a slot (least in-flight of two random replicas) or waits in the endpoint's FIFO
+queue, bounded by `queue_size` and `queue_timeout_s`. With no ready replica the request is
+held in the same queue (it counts as queued, so the autoscaler sees it), the controller is
+woken once, and the request proceeds as soon as a route with a ready replica is published.
+
+A slot is a `Lease`; `Lease.release()` is idempotent and is the only way a count goes down, so
+a caller that releases in `finally` can never leak a slot or drive a count negative. A freed
+slot is handed straight to the head of the queue (no thundering herd, strict FIFO).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+
+from podium.gateway.errors import GatewayError, not_found, stopped, unavailable
+from podium.gateway.routes import EndpointRoute, ReplicaRoute
+
+log = logging.getLogger("podium.gateway")
+
+
+class Lease:
+    """One reserved slot on one replica; `release()` gives it back (once, whatever happens)."""
+
+    __slots__ = ("_pool", "_released", "replica")
+
+    def __init__(self, pool: EndpointPool, replica: ReplicaRoute) -> None:
+        self._pool = pool
+        self.replica = replica
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._pool._release(self.replica.replica_id)
+
+
+class _Waiter:
+    __slots__ = ("enqueued_at", "future", "gone", "held")
+
+    def __init__(self, future: asyncio.Future[Lease], enqueued_at: float, held: bool) -> None:
+        self.future = future
+        self.enqueued_at = enqueued_at
+        self.held = held  # True: waiting for a first ready replica (cold start), not for a slot
+        self.gone = False  # served, expired or cancelled: skipped by the dispatcher
+
+
+class EndpointPool:
+    """Slots, queue and hold for one endpoint. Survives route updates; counts are per replica id."""
+
+    def __init__(
+        self,
+        route: EndpointRoute,
+        *,
+        replica_counts: dict[str, int],
+        wake: Callable[[str], None],
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.route = route
+        self.in_flight = 0
+        self.queued = 0
+        self._per_replica: dict[str, int] = {}
+        self._shared = replica_counts  # gateway-wide replica id -> in-flight (for draining)
+        self._waiters: deque[_Waiter] = deque()
+        self._wake = wake
+        self._woken = False
+        self._clock = clock
+        self._rng = rng
+        self._closed: GatewayError | None = None
+
+    # -- slots ---------------------------------------------------------------------------
+    def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset()) -> Lease | None:
+        """A slot now on the less loaded of two random ready replicas, or None when all are full."""
+        replicas = self.route.replicas
+        cap = self.route.max_concurrency
+        counts = self._per_replica
+        n = len(replicas)
+        if n == 1 and not exclude:
+            only = replicas[0]
+            return self._take(only) if counts.get(only.replica_id, 0) < cap else None
+        if n == 0:
+            return None
+        if not exclude:
+            i = self._rng.randrange(n)
+            j = self._rng.randrange(n - 1)
+            if j >= i:
+                j += 1
+            a, b = replicas[i], replicas[j]
+            best = a if counts.get(a.replica_id, 0) <= counts.get(b.replica_id, 0) else b
+            if counts.get(best.replica_id, 0) < cap:
+                return self._take(best)
+        candidates = [r for r in replicas if r.replica_id not in exclude]
+        if not candidates:
+            return None
+        least = min(candidates, key=lambda r: counts.get(r.replica_id, 0))
+        return self._take(least) if counts.get(least.replica_id, 0) < cap else None
+
+    def _take(self, replica: ReplicaRoute) -> Lease:
+        rid = replica.replica_id
+        self._per_replica[rid] = self._per_replica.get(rid, 0) + 1
+        self._shared[rid] = self._shared.get(rid, 0) + 1
+        self.in_flight += 1
+        return Lease(self, replica)
+
+    def _release(self, rid: str) -> None:
+        left = self._per_replica[rid] - 1
+        if left:
+            self._per_replica[rid] = left
+        else:
+            del self._per_replica[rid]
+        shared_left = self._shared[rid] - 1
+        if shared_left:
+            self._shared[rid] = shared_left
+        else:
+            del self._shared[rid]
+        self.in_flight -= 1
+        if self.queued:
+            self._dispatch()
+
+    # -- queue ---------------------------------------------------------------------------
+    async def acquire(self) -> Lease:
+        """A slot, now or after waiting in FIFO order; raises GatewayError (503/404) instead."""
+        if self._closed is not None:
+            raise self._closed.clone()
+        if not self.queued:
+            lease = self.try_reserve()
+            if lease is not None:
+                return lease
+        route = self.route
+        held = not route.replicas
+        if self.queued >= self._queue_bound():
+            raise unavailable(
+                f"endpoint {route.routing_key!r} is at capacity: {self.queued} requests already queued",
+                retry_after=1,
+                code="queue_full",
+            )
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future(), self._clock(), held)
+        self._waiters.append(waiter)
+        self.queued += 1
+        if held:
+            self._maybe_wake()
+        timeout = route.cold_start_timeout_s if held else route.queue_timeout_s
+        timer = loop.call_later(timeout, self._expire, waiter)
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().release()  # handed a slot in the same tick we were cancelled
+            raise
+        finally:
+            timer.cancel()
+            self._leave(waiter)
+
+    def _queue_bound(self) -> int:
+        # queue_size 0 means "no queueing"; a cold start still holds up to max_concurrency requests
+        route = self.route
+        if route.queue_size > 0 or route.replicas:
+            return route.queue_size
+        return route.max_concurrency
+
+    def _leave(self, waiter: _Waiter) -> None:
+        if not waiter.gone:
+            waiter.gone = True
+            self.queued -= 1
+
+    def _expire(self, waiter: _Waiter) -> None:
+        if waiter.future.done():
+            return
+        self._leave(waiter)
+        key = self.route.routing_key
+        if waiter.held and not self.route.replicas:
+            self._woken = False  # the next request asks again
+            err = unavailable(
+                f"endpoint {key!r} has no ready replica after {self.route.cold_start_timeout_s:g}s "
+                "(cold start timeout); retry later",
+                retry_after=5,
+                code="cold_start_timeout",
+            )
+        else:
+            err = unavailable(
+                f"endpoint {key!r} is busy: no free slot within the queue timeout",
+                retry_after=1,
+                code="queue_timeout",
+            )
+        waiter.future.set_exception(err)
+
+    def _dispatch(self) -> None:
+        """Hand free slots to the head of the queue, in order, while there are any."""
+        waiters = self._waiters
+        while waiters:
+            head = waiters[0]
+            if head.gone or head.future.done():
+                waiters.popleft()
+                self._leave(head)
+                continue
+            lease = self.try_reserve()
+            if lease is None:
+                return
+            waiters.popleft()
+            self._leave(head)
+            head.future.set_result(lease)
+
+    def oldest_wait_s(self, now: float) -> float:
+        waiters = self._waiters
+        while waiters and waiters[0].gone:
+            waiters.popleft()
+        return max(0.0, now - waiters[0].enqueued_at) if waiters else 0.0
+
+    # -- control side --------------------------------------------------------------------
+    def update(self, route: EndpointRoute) -> None:
+        """A new route for this endpoint (replicas, limits, enabled); waiters move on at once."""
+        self.route = route
+        if not route.enabled:
+            self.close(stopped(f"endpoint {route.routing_key!r}"))
+            return
+        self._closed = None
+        if route.replicas:
+            self._woken = False
+            if self.queued:
+                self._dispatch()
+        elif self.queued:
+            self._maybe_wake()
+
+    def close(self, error: GatewayError) -> None:
+        """Fail every waiter with `error` (endpoint stopped or deleted); leases in use stay valid."""
+        self._closed = error
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.gone and not waiter.future.done():
+                self._leave(waiter)
+                waiter.future.set_exception(error.clone())
+
+    def deleted(self) -> None:
+        self.close(not_found(f"endpoint {self.route.routing_key!r} was deleted"))
+
+    def _maybe_wake(self) -> None:
+        if self._woken:
+            return
+        self._woken = True
+        try:
+            self._wake(self.route.endpoint_id)
+        except Exception:  # a failing hook must not fail the request; the hold still times out
+            log.exception("wake hook failed for %s", self.route.endpoint_id)

@@ -1,0 +1,172 @@
+"""Forward one admitted request to a replica and stream the answer back, whatever its fate.
+
+The slot (Lease) is taken before and released in `finally`: on success, replica error, timeout,
+client disconnect (the transport cancels our task) or cancellation. A connection that did not
+end cleanly is closed, never pooled; closing it is also how the replica learns the client left.
+Only a connect failure (the request never reached a replica) is retried, on another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from podium.gateway.balancer import EndpointPool, Lease
+from podium.gateway.errors import GatewayError, bad_gateway
+from podium.gateway.http import NOT_FORWARDED_DOWN, NOT_FORWARDED_UP, Headers, Request, Responder
+from podium.gateway.metrics import EndpointMetrics
+from podium.gateway.routing import Routed
+from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
+
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class Proxy:
+    def __init__(self, upstream: UpstreamPool, clock: Callable[[], float]) -> None:
+        self.upstream = upstream
+        self.clock = clock
+
+    async def forward(
+        self,
+        pool: EndpointPool,
+        routed: Routed,
+        request: Request,
+        out: Responder,
+        started_at: float,
+        metrics: EndpointMetrics,
+    ) -> int:
+        """Send `request` to a replica of `pool`; returns the status the client got."""
+        lease = await pool.acquire()
+        holder = [lease]
+        try:
+            async with asyncio.timeout(routed.route.request_timeout_s):
+                return await self._exchange(pool, holder, routed, request, out, started_at, metrics)
+        except TimeoutError:
+            metrics.error("timeout")
+            if out.started:
+                out.abort()
+                return 504
+            raise GatewayError(
+                504,
+                f"the replica did not finish within the endpoint's request timeout "
+                f"({routed.route.request_timeout_s:g}s)",
+                type="server_error",
+                code="timeout",
+            ) from None
+        finally:
+            holder[0].release()
+
+    async def _exchange(
+        self,
+        pool: EndpointPool,
+        holder: list[Lease],
+        routed: Routed,
+        request: Request,
+        out: Responder,
+        started_at: float,
+        metrics: EndpointMetrics,
+    ) -> int:
+        conn = await self._send(pool, holder, routed, request)
+        reusable = False
+        try:
+            metrics.ttfb.observe(self.clock() - started_at)
+            status = conn.status
+            headers: Headers = [(n, v) for n, v in conn.headers if n not in NOT_FORWARDED_DOWN]
+            if request.method == "HEAD" or status in NO_BODY_STATUSES:
+                await out.send_full(status, headers, b"")
+                return status  # not pooled: the parser cannot tell a HEAD answer has no body
+            try:
+                first = await conn.read()
+                if conn.complete and not conn.chunks:
+                    reusable = True
+                    await out.send_full(status, headers, first)
+                    return status
+                await out.start(status, headers, _content_length(conn.headers))
+                if first:
+                    await out.write(first)
+                while chunk := await conn.read():
+                    await out.write(chunk)
+            except UpstreamError as exc:
+                metrics.error("replica_failed")
+                if out.started:
+                    out.abort()  # the client sees a cut stream, not a clean end
+                    return 502
+                raise bad_gateway(str(exc)) from None
+            reusable = True
+            await out.end()
+            return status
+        finally:
+            conn.finish(reusable)
+
+    async def _send(
+        self, pool: EndpointPool, holder: list[Lease], routed: Routed, request: Request
+    ) -> UpstreamConnection:
+        """Write the request to a replica and wait for its response head; retry on connect failure."""
+        tried: set[str] = set()
+        fresh_retry = True
+        while True:
+            replica = holder[0].replica
+            try:
+                conn = await self.upstream.connection(replica.address)
+            except ConnectFailed as exc:
+                error: UpstreamError = exc
+            else:
+                try:
+                    await conn.send(_request_head(request, routed, replica.address) + routed.body)
+                    return conn
+                except ConnectFailed as exc:
+                    conn.finish(False)
+                    if conn.reused and fresh_retry:
+                        fresh_retry = False  # a pooled connection the replica had just closed
+                        continue
+                    error = exc
+                except BaseException:
+                    conn.finish(False)
+                    raise
+            tried.add(replica.replica_id)
+            holder[0].release()
+            lease = pool.try_reserve(exclude=tried)
+            if lease is None:
+                holder[0] = _NO_LEASE
+                raise bad_gateway(f"no replica reachable: {error}")
+            holder[0] = lease
+
+
+class _NoLease:
+    """Stands in after the last lease was given back, so `finally: release()` stays a no-op."""
+
+    def release(self) -> None:
+        return None
+
+
+_NO_LEASE: Lease = _NoLease()  # type: ignore[assignment]
+
+
+def _content_length(headers: Headers) -> int | None:
+    chunked = False
+    length = None
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return None if chunked else length
+
+
+def _request_head(request: Request, routed: Routed, address: str) -> bytes:
+    parts = [
+        request.method.encode(),
+        b" ",
+        routed.upstream_target,
+        b" HTTP/1.1\r\nhost: ",
+        address.encode(),
+        b"\r\n",
+    ]
+    for name, value in request.headers:
+        if name not in NOT_FORWARDED_UP:
+            parts += (name, b": ", value, b"\r\n")
+    parts += (b"content-length: ", str(len(routed.body)).encode(), b"\r\n\r\n")
+    return b"".join(parts)
