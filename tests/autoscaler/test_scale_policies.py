@@ -7,18 +7,14 @@ import pytest
 from podium.autoscaler.context import ScalingContext
 from podium.autoscaler.policies import (
     ConcurrencyPolicy,
+    LoadSignals,
     QueueDelayPolicy,
     RequestCountPolicy,
     policy_for,
     replicas_for,
 )
-from podium.autoscaler.window import LoadWindow
 from podium.core.specs import ScalePolicy, Scaling
 from podium.core.stats import EndpointStats
-
-
-def steady(load: float) -> LoadWindow:
-    return LoadWindow(1.0).add(-0.5, load).add(0.0, load)
 
 
 def ctx(
@@ -49,9 +45,24 @@ def ctx(
     ],
 )
 def test_concurrency_policy(target: float, mc: int, burst_load: float, want: int) -> None:
-    rec = ConcurrencyPolicy(target).decide(ctx(mc=mc), steady(burst_load), now=0.0)
+    rec = ConcurrencyPolicy(target).decide(ctx(mc=mc), LoadSignals.steady(burst_load), now=0.0)
     assert rec.replicas == want
     assert "concurrency" in rec.reason
+
+
+@pytest.mark.parametrize(
+    ("case", "current", "signals", "want"),
+    [
+        ("noise above target, within capacity: the average decides", 4, LoadSignals(38, 40, 26), 4),
+        ("burst beyond capacity: sized for the burst", 4, LoadSignals(41, 44, 26), 6),
+        ("burst at zero replicas", 0, LoadSignals(0.5, 1, 0.1), 1),
+        ("slow growth: the average alone scales up", 4, LoadSignals(34, 36, 30), 5),
+        ("falling load: the average, not the last second", 6, LoadSignals(5, 6, 30), 5),
+    ],
+)
+def test_concurrency_burst_and_stable_windows(case: str, current: int, signals: LoadSignals, want: int) -> None:
+    rec = ConcurrencyPolicy(0.7).decide(ctx(mc=10, current=current), signals, now=0.0)
+    assert rec.replicas == want, (case, rec.reason)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +80,7 @@ def test_concurrency_policy(target: float, mc: int, burst_load: float, want: int
 )
 def test_request_count_policy(n: float, in_flight: int, queued: int, want: int) -> None:
     # The burst average is ignored on purpose: request-count acts on this tick's numbers.
-    rec = RequestCountPolicy(n).decide(ctx(in_flight=in_flight, queued=queued), steady(0.0), now=0.0)
+    rec = RequestCountPolicy(n).decide(ctx(in_flight=in_flight, queued=queued), LoadSignals.steady(0.0), now=0.0)
     assert rec.replicas == want
 
 
@@ -90,7 +101,7 @@ def test_request_count_policy(n: float, in_flight: int, queued: int, want: int) 
     ],
 )
 def test_queue_delay_policy(case: str, kwargs: dict, burst_load: float, want: int) -> None:
-    rec = QueueDelayPolicy(2.0).decide(ctx(mc=10, **kwargs), steady(burst_load), now=0.0)
+    rec = QueueDelayPolicy(2.0).decide(ctx(mc=10, **kwargs), LoadSignals.steady(burst_load), now=0.0)
     assert rec.replicas == want, case
 
 

@@ -79,12 +79,13 @@ def test_burst_scales_up_within_one_second() -> None:
     assert d.current == math.ceil(100 / 7)
 
 
-def test_ramp_tracks_load_without_ever_scaling_down() -> None:
+def test_ramp_keeps_capacity_ahead_of_load_without_ever_scaling_down() -> None:
     d = Driver(scaling(max_replicas=50), current=1)
     for i in range(240):  # 60 s ramp from 0 to 240 requests
         d.step(in_flight=i)
+        # Capacity (10 slots per replica) trails the load by at most one burst window of growth.
+        assert d.current * 10 >= i - 4, (i, d.current)
     assert d.history == sorted(d.history)
-    assert d.current == math.ceil((239 - 1.5) / 7)  # the 1 s burst average lags a ramp by 2 ticks
 
 
 @pytest.mark.parametrize("policy", ["concurrency=0.7", "request-count=7", "queue-delay=1"])
@@ -106,23 +107,26 @@ def test_load_on_a_threshold_does_not_flap(policy: str) -> None:
     assert d.current == (10 if policy.startswith("concurrency") else 11)
 
 
-def test_oscillating_load_holds_the_peak() -> None:
+def test_oscillating_load_holds_enough_for_the_peak() -> None:
     d = Driver(scaling(), current=1)
     for i in range(480):  # 120 s of a 10 s square wave between 14 and 35 in flight
         d.step(in_flight=35 if (i // 20) % 2 else 14)
-    assert d.history == sorted(d.history)  # never gives back a replica it needs 5 s later
-    assert d.current == 5
+    settled = d.history[240:]  # after the first minute (one burst, then the stable window)
+    assert len(set(settled)) == 1  # never gives back a replica it needs 5 s later
+    assert d.current * 10 >= 35  # the peak never queues ...
+    assert d.current == 4  # ... and the average (24.5 / 7 per replica) decides the rest
 
 
 def test_scale_down_waits_for_the_stable_window() -> None:
     d = Driver(scaling(), current=1)
     d.run(5, in_flight=70)
-    assert d.current == 10
-    d.run(29, in_flight=7, since_last_request_s=0.0)
+    assert d.current == 10  # burst: 70 in flight cannot fit in 1 replica, sized at once
+    d.run(29.5, in_flight=6, since_last_request_s=0.0)
     assert d.current == 10  # the stable window still remembers 10
-    decision = d.run(2, in_flight=7, since_last_request_s=0.0)
-    assert d.current == 1
-    assert "scale down" in decision.reason or "concurrency" in decision.reason
+    decision = d.run(35, in_flight=6, since_last_request_s=0.0)
+    assert d.current == 1, decision
+    downs = [b for a, b in zip(d.history, d.history[1:], strict=False) if b < a]
+    assert downs == sorted(downs, reverse=True)  # steps down, never back up
 
 
 def test_active_endpoint_keeps_one_replica_until_idle() -> None:
@@ -202,9 +206,9 @@ def test_missing_gateway_blocks_scale_down_and_idle() -> None:
 
 def test_restart_watches_a_full_window_before_scaling_down() -> None:
     d = Driver(scaling(idle_timeout_s=600), current=5)
-    d.run(29, in_flight=7, since_last_request_s=0.0)
+    d.run(29, in_flight=6, since_last_request_s=0.0)
     assert d.current == 5
-    d.run(1.5, in_flight=7, since_last_request_s=0.0)
+    d.run(1.5, in_flight=6, since_last_request_s=0.0)
     assert d.current == 1
 
 

@@ -9,9 +9,11 @@ virtual clock. The rules, in the order they win:
    1 at once, whatever the windows say;
 3. idle timeout: no request for `scaling.idle_timeout_s` -> min_replicas (0 when min is 0);
 4. scale up: at once to the policy's number (capped at max_replicas);
-5. scale down: only to the highest number any tick asked for during the stable window, only once
-   the window has been watched in full, and never while a gateway is missing from the stats.
-   An active endpoint keeps at least one replica until the idle timeout says otherwise.
+5. scale down: only to the highest number any tick asked for during the stable window (each
+   policy's `hold`, which measures against a 10% lower threshold), only once the window has
+   been watched in full, never while the load is rising (burst average >10% above the stable
+   average) and never while a gateway is missing from the stats. An active endpoint keeps at
+   least one replica until the idle timeout says otherwise.
 
 Rule 5 is the anti-flap guarantee: a load sitting on a threshold makes the recommendation
 alternate between k and k+1; the window maximum stays k+1, so the count goes up once and stays.
@@ -22,8 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from podium.autoscaler.context import Decision, ScalingContext, Tuning
-from podium.autoscaler.policies import Recommendation, policy_for
+from podium.autoscaler.policies import LoadSignals, Recommendation, policy_for
 from podium.autoscaler.window import LoadWindow, MaxWindow
+
+RISING = 1.1  # no scale-down while the last second's load is >10% above the stable average
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,7 @@ class ScalerState:
 def initial_state(now: float, tuning: Tuning) -> ScalerState:
     """Fresh history. The endpoint counts as busy `now` so nothing idles out before it was watched."""
     return ScalerState(
-        loads=LoadWindow(tuning.burst_window_s),
+        loads=LoadWindow(tuning.stable_window_s),
         recommendations=MaxWindow(tuning.stable_window_s),
         observed_since=now,
         last_busy_at=now,
@@ -75,12 +79,17 @@ def decide(
         # Fresh history trusts the gateway's clock (it saw traffic before we did); later ticks only
         # move the idle clock forward.
         last_busy = seen if fresh else max(last_busy, seen)
-    rec = policy_for(ctx.scaling.scale_policy).decide(ctx, loads, now)
-    recs = state.recommendations.add(now, rec.replicas)
+    signals = LoadSignals(
+        burst_avg=loads.average(now, tuning.burst_window_s),
+        burst_peak=loads.peak(now, tuning.burst_window_s),
+        stable_avg=loads.average(now, tuning.stable_window_s),
+    )
+    rec = policy_for(ctx.scaling.scale_policy).decide(ctx, signals, now)
+    recs = state.recommendations.add(now, rec.keep)
     wake_pending = state.wake_pending and ctx.current < 1
     state = replace(state, loads=loads, recommendations=recs, last_busy_at=last_busy, wake_pending=wake_pending)
 
-    desired, reason = _apply_rules(ctx, state, rec, now, tuning)
+    desired, reason = _apply_rules(ctx, state, rec, signals, now, tuning)
     if desired > ctx.current:
         # Remember what we scaled up to, so the window holds it even when a rule (cold start,
         # floor) asked for more than the policy did.
@@ -89,7 +98,7 @@ def decide(
 
 
 def _apply_rules(
-    ctx: ScalingContext, state: ScalerState, rec: Recommendation, now: float, tuning: Tuning
+    ctx: ScalingContext, state: ScalerState, rec: Recommendation, load: LoadSignals, now: float, tuning: Tuning
 ) -> tuple[int, str]:
     sc = ctx.scaling
     lo, hi = sc.min_replicas, sc.max_replicas
@@ -109,11 +118,17 @@ def _apply_rules(
         return _cap(target, hi, rec.reason)
     if target == ctx.current:
         return _cap(target, hi, rec.reason)
-    return _scale_down(ctx, state, rec, floor, now, tuning)
+    return _scale_down(ctx, state, rec, load, floor, now, tuning)
 
 
 def _scale_down(
-    ctx: ScalingContext, state: ScalerState, rec: Recommendation, floor: int, now: float, tuning: Tuning
+    ctx: ScalingContext,
+    state: ScalerState,
+    rec: Recommendation,
+    load: LoadSignals,
+    floor: int,
+    now: float,
+    tuning: Tuning,
 ) -> tuple[int, str]:
     current, hi = ctx.current, ctx.scaling.max_replicas
     if current > hi:
@@ -123,6 +138,10 @@ def _scale_down(
     watched = now - state.observed_since
     if watched < tuning.stable_window_s:
         return current, f"holding {current}: watching load {watched:.0f}s of {tuning.stable_window_s:g}s"
+    if load.burst_avg > load.stable_avg * RISING:
+        return current, (
+            f"holding {current}: load is rising ({load.burst_avg:.1f} now, {load.stable_avg:.1f} on average)"
+        )
     peak = state.recommendations.maximum(now) or 0
     n = min(current, max(floor, peak))
     if n == current:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from podium.autoscaler.context import ScalingContext
-from podium.autoscaler.window import LoadWindow
 from podium.core.specs import ScalePolicy, ScalePolicyKind
 
-QUEUE_DELAY_DOWN_FILL = 0.9  # queue-delay scales down only when the load fits fewer replicas at 90%
+DOWN_BAND = 0.9  # scale down only to a count the load fits at 90% of the scale-up threshold
 _EPS = 1e-9  # 2.0000000001 replicas of work is 2 replicas, not 3
 
 
@@ -29,22 +28,49 @@ def replicas_for(work: float, per_replica: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
+    """`replicas`: what the load asks for now. `hold`: the fewest replicas the policy would scale
+    down to (>= replicas): the same load measured against a 10% lower threshold. The gap is the
+    hysteresis band: after a scale-down, going back up needs a load 11% above the one that allowed
+    it, not the next tick's noise."""
+
     replicas: int
     reason: str
+    hold: int = 0
+
+    @property
+    def keep(self) -> int:
+        return max(self.replicas, self.hold)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSignals:
+    """In-flight + queued, summarised over the two windows of `Tuning` (this tick included)."""
+
+    burst_avg: float  # mean over the burst window (1 s): what the load is now, minus one-tick blips
+    burst_peak: float  # highest sample in the burst window
+    stable_avg: float  # mean over the stable window (30 s): what the load is, minus its noise
+
+    @classmethod
+    def steady(cls, load: float) -> LoadSignals:
+        return cls(load, load, load)
 
 
 class Policy(Protocol):
-    def decide(self, ctx: ScalingContext, window: LoadWindow, now: float) -> Recommendation:
-        """`window`: in-flight + queued samples over the burst window (see Tuning), this tick's last."""
-        ...
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ConcurrencyPolicy:
-    """Keep each replica's share of the load near `target` x max_concurrency.
+    """Keep each replica's share of the load near `target` x max_concurrency (Knative-like).
 
-    `target` <= 1 is a utilisation share (0.7 leaves 30% headroom for the next burst while a new
-    replica boots); a value above 1 is read as an absolute in-flight count per replica.
+    Normally it sizes for the stable-window average, so Poisson noise around a steady load does
+    not buy replicas for its peaks. When the burst-window load exceeds what the current replicas
+    can take at all (current x max_concurrency: requests are about to queue) it sizes for the
+    burst at once ("panic", in Knative's words; Knative waits for 2x its target, we for real
+    saturation, which with the default 0.7 target is 1.43x).
+
+    `target` <= 1 is a utilisation share (0.7 leaves 30% headroom for the growth of the load
+    while a new replica boots); a value above 1 is an absolute in-flight count per replica.
     """
 
     target: float
@@ -54,14 +80,23 @@ class ConcurrencyPolicy:
             return max(self.target * max_concurrency, _EPS * 10)
         return min(self.target, float(max_concurrency))
 
-    def decide(self, ctx: ScalingContext, window: LoadWindow, now: float) -> Recommendation:
-        burst_load = window.average()
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation:
         per = self.per_replica(ctx.scaling.max_concurrency)
-        n = replicas_for(burst_load, per)
+        stable = replicas_for(load.stable_avg, per)
+        hold = replicas_for(load.stable_avg, per * DOWN_BAND)
+        if load.burst_avg > ctx.current * ctx.scaling.max_concurrency:
+            n = max(stable, replicas_for(load.burst_avg, per))
+            return Recommendation(
+                n,
+                f"concurrency burst: {load.burst_avg:.1f} in flight or queued > capacity of {ctx.current} "
+                f"replicas, target {per:g} per replica -> {n}",
+                hold,
+            )
         return Recommendation(
-            n,
-            f"concurrency: {burst_load:.1f} requests in flight or queued (burst avg), "
-            f"target {per:g} per replica -> {n}",
+            stable,
+            f"concurrency: {load.stable_avg:.1f} in flight or queued on average, target {per:g} per "
+            f"replica -> {stable}",
+            hold,
         )
 
 
@@ -71,11 +106,12 @@ class RequestCountPolicy:
 
     per_replica: float
 
-    def decide(self, ctx: ScalingContext, window: LoadWindow, now: float) -> Recommendation:
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation:
         n = replicas_for(ctx.load, self.per_replica)
         return Recommendation(
             n,
             f"request-count: {ctx.load} in flight or queued, {self.per_replica:g} per replica -> {n}",
+            replicas_for(ctx.load, self.per_replica * DOWN_BAND),
         )
 
 
@@ -94,7 +130,7 @@ class QueueDelayPolicy:
 
     max_wait_s: float
 
-    def decide(self, ctx: ScalingContext, window: LoadWindow, now: float) -> Recommendation:
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation:
         stats, mc = ctx.stats, ctx.scaling.max_concurrency
         if stats.queued > 0 and stats.oldest_wait_s > self.max_wait_s:
             extra = max(1, replicas_for(stats.queued, mc))
@@ -110,8 +146,8 @@ class QueueDelayPolicy:
                 f"queue-delay: {stats.queued} queued, oldest {stats.oldest_wait_s:.2f}s "
                 f"<= {self.max_wait_s:g}s -> keep {ctx.current}",
             )
-        peak = window.peak()
-        n = min(ctx.current, replicas_for(peak, mc * QUEUE_DELAY_DOWN_FILL))
+        peak = load.burst_peak
+        n = min(ctx.current, replicas_for(peak, mc * DOWN_BAND))
         return Recommendation(n, f"queue-delay: no queue, peak {peak:.0f} in flight fit {n} replicas of {mc} slots")
 
 

@@ -1,8 +1,8 @@
 """Immutable sliding windows over time: the only history the pure policies need.
 
-Both are small: the load window holds one burst window of samples (4 at a 0.25 s tick) and the
-max window is a monotonic queue that keeps only values that can still become the maximum, so a
-30 s window of a steady load is one entry. Each update returns a new window.
+The load window holds one stable window of samples; the max window is a monotonic queue that
+keeps only values that can still become the maximum, so 30 s of a steady load is one entry.
+Each update returns a new window.
 """
 
 from __future__ import annotations
@@ -12,23 +12,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LoadWindow:
-    """(time, load) samples within `span_s` of the newest one."""
+    """(time, load) samples within `span_s` of the newest one (one per tick: 120 at 0.25 s / 30 s)."""
 
     span_s: float
     samples: tuple[tuple[float, float], ...] = ()
 
     def add(self, at: float, load: float) -> LoadWindow:
-        kept = tuple(s for s in self.samples if s[0] > at - self.span_s and s[0] <= at)
+        kept = tuple(s for s in self.samples if at - self.span_s < s[0] <= at)
         return LoadWindow(self.span_s, (*kept, (at, load)))
 
-    def average(self) -> float:
-        """Mean of the samples in the window; 0 with none. A step shows in full after one span."""
-        if not self.samples:
-            return 0.0
-        return sum(load for _, load in self.samples) / len(self.samples)
+    def _recent(self, now: float, over_s: float) -> list[float]:
+        return [load for at, load in self.samples if at > now - over_s]
 
-    def peak(self) -> float:
-        return max((load for _, load in self.samples), default=0.0)
+    def average(self, now: float, over_s: float) -> float:
+        """Mean of the samples of the last `over_s` seconds; 0 with none."""
+        recent = self._recent(now, over_s)
+        return sum(recent) / len(recent) if recent else 0.0
+
+    def peak(self, now: float, over_s: float) -> float:
+        return max(self._recent(now, over_s), default=0.0)
 
 
 @dataclass(frozen=True, slots=True)
