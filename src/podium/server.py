@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
+from pathlib import Path
+from typing import TextIO
 
 from podium.api.app import create_app
 from podium.api.deps import Services
@@ -42,6 +46,14 @@ def run(settings: Settings, log_level: str = "info") -> int:
         )
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = _lock_data_dir(settings.data_dir)
+    if lock is None:
+        print(f"error: another `podium up` is running on {settings.data_dir}", file=sys.stderr)
+        return 1
+    problem = _cannot_listen(settings.host, settings.port)
+    if problem:
+        print(f"error: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
+        return 1
     migrate(settings.db_url)
     token, created = load_or_create_admin_token(settings.data_dir, settings.admin_token)
     if created:
@@ -123,9 +135,32 @@ async def _main(settings: Settings, admin_token: str) -> None:
         raise tasks[0].exception()  # type: ignore[misc]
 
 
-def _env_catalog_dirs() -> list:
-    from pathlib import Path
+def _lock_data_dir(data_dir: Path) -> TextIO | None:
+    """One `podium up` per data dir: two controllers would fight over the same replicas."""
+    f = open(data_dir / "podium.lock", "w")  # noqa: SIM115 (held for the life of the process)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Say clearly why the port can't be used, before adopting replicas or touching anything."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _env_catalog_dirs() -> list[Path]:
     raw = os.environ.get("PODIUM_CATALOG_DIR", "")
     return [Path(p) for p in raw.split(os.pathsep) if p]
 
