@@ -36,12 +36,12 @@ async def test_stream_first_chunk_arrives_before_the_replica_finishes(harness: H
 
 async def test_client_disconnect_cancels_upstream_and_frees_the_slot(harness: Harness, replica: FakeReplica) -> None:
     harness.gateway.set_route(make_route([replica], max_concurrency=1))
-    async with harness.client() as c:
-        async with c.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True, "gate": True}) as r:
-            await anext(r.aiter_lines())
-            assert in_flight(harness) == 1
-            assert harness.gateway.replica_in_flight("rep-0") == 1
-        # leaving the block closed the client connection mid-stream
+    body = {**CHAT, "stream": True, "gate": True}
+    async with harness.client() as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
+        await anext(r.aiter_lines())
+        assert in_flight(harness) == 1
+        assert harness.gateway.replica_in_flight("rep-0") == 1
+    # leaving the block closed the client connection mid-stream
     await eventually(lambda: in_flight(harness) == 0 and replica.cancelled == 1)
     assert harness.gateway.replica_in_flight("rep-0") == 0
     async with harness.client() as c:  # the one slot is usable again
