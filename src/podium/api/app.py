@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from podium import __version__
 from podium.api.deps import Services
 from podium.api.errors import install_error_handlers
-from podium.api.routers import endpoints, logs, tokens, usage
+from podium.api.routers import catalog, dedicated, endpoints, logs, secrets, tokens, usage, volumes
+from podium.services.control_plane import build_control_plane
 
 
 def create_app(services: Services) -> FastAPI:
@@ -20,8 +21,13 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    _attach_control_plane(services)
     install_error_handlers(app)
+    app.include_router(dedicated.router)  # before /v0/endpoints: `/templates` is not an id
     app.include_router(endpoints.router)
+    app.include_router(secrets.router)
+    app.include_router(volumes.router)
+    app.include_router(catalog.router)
     app.include_router(tokens.router)
     app.include_router(logs.router)
     app.include_router(usage.router)
@@ -31,3 +37,14 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _attach_control_plane(services: Services) -> None:
+    """Secrets, volumes, platforms and capacity: built here unless `podium up` passed one in
+    `extra["control_plane"]` (then the controller's secret resolver and the API share it)."""
+    plane = services.extra.get("control_plane")
+    if plane is None:
+        plane = build_control_plane(services.settings, services.endpoints.store, services.extra.get("catalog"))
+        services.extra["control_plane"] = plane
+    if services.endpoints.plane is None:
+        services.endpoints.plane = plane

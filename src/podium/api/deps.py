@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
+from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import EndpointService
 from podium.services.tokens import Principal, TokenService
 from podium.settings import Settings
@@ -42,3 +43,8 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dep
+
+
+def control_plane(request: Request) -> ControlPlane:
+    """Secrets, volumes and the catalog view, built by `create_app` when `podium up` did not."""
+    return request.app.state.services.extra["control_plane"]  # type: ignore[no-any-return]

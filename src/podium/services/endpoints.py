@@ -3,17 +3,23 @@ controller with a hint. They never start or stop anything themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from podium.core.errors import Conflict, Invalid, NotFound
+from podium.core.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.core.ids import endpoint_id, new_app_name, new_routing_key
 from podium.core.specs import AuthMode, EndpointSpec
 from podium.core.states import EndpointState
+from podium.services.capacity import demand_of
 from podium.services.tokens import generate_token, sha256_hex
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, EventRow, ReplicaRow
+
+if TYPE_CHECKING:
+    from podium.services.control_plane import ControlPlane
 
 Hint = Callable[[str], None]
 
@@ -38,20 +44,47 @@ def spec_of(row: EndpointRow) -> EndpointSpec:
 
 
 class EndpointService:
-    def __init__(self, store: Store, hint: Hint, validate_source: Callable[[EndpointSpec], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hint: Hint,
+        validate_source: Callable[[EndpointSpec], None],
+        plane: ControlPlane | None = None,
+    ) -> None:
         self.store = store
         self.hint = hint  # wakes the controller for one endpoint: no polling delay
         self.validate_source = validate_source  # runtime/catalog checks (e.g. local needs a command)
+        self.plane = plane  # secrets, volumes, platforms, capacity; None: those checks are skipped
+        # check-then-write of capacity must not interleave between two requests of this process
+        self._admission = asyncio.Lock()
+
+    async def _others(self, exclude_id: str | None) -> list[EndpointSpec]:
+        """Specs of the endpoints that hold reservations, besides the one being changed."""
+        return [spec_of(r) for r in await self.store.list_endpoints() if r.id != exclude_id and not r.deleting]
+
+    async def _admit(self, spec: EndpointSpec, exclude_id: str | None, capacity: bool = True) -> EndpointSpec:
+        self.validate_source(spec)
+        if self.plane is None:
+            return spec
+        spec = self.plane.apply_platform(spec)
+        await self.plane.check_references(spec)
+        if capacity:
+            self.plane.check_capacity(spec, await self._others(exclude_id))
+        return spec
 
     async def create(self, spec: EndpointSpec, kind: str) -> Created:
-        self.validate_source(spec)
+        async with self._admission:
+            return await self._create(spec, kind)
+
+    async def _create(self, spec: EndpointSpec, kind: str) -> Created:
+        spec = await self._admit(spec, None)
         app_name = spec.app_name or new_app_name(spec.name)
         if spec.app_name and await self.store.find_endpoint(spec.app_name):
             raise Conflict(f"app_name {spec.app_name!r} is already taken", {"field": "app_name"})
-        token, token_hash = self._endpoint_token(spec)
-        spec = spec.model_copy(
-            update={"app_name": app_name, "auth": spec.auth.model_copy(update={"token": None})}
-        )
+        token, token_hash = await self._endpoint_token(spec)
+        if spec.auth.token_secret:
+            token = None  # the user owns that secret; it is never echoed back
+        spec = spec.model_copy(update={"app_name": app_name, "auth": spec.auth.model_copy(update={"token": None})})
         now = time.time()
         row = EndpointRow(
             id=endpoint_id(),
@@ -76,13 +109,39 @@ class EndpointService:
         self.hint(row.id)
         return Created(EndpointRecord(row, spec, []), token)
 
-    def _endpoint_token(self, spec: EndpointSpec) -> tuple[str | None, str | None]:
+    async def _endpoint_token(self, spec: EndpointSpec) -> tuple[str | None, str | None]:
+        """(token to show once, its hash): given, from the secret's AUTH_TOKEN, or generated."""
         if spec.auth.mode != AuthMode.TOKEN:
             if spec.auth.token or spec.auth.token_secret:
                 raise Invalid("auth.mode", "a token was given but auth mode is not 'token'")
             return None, None
+        if spec.auth.token and spec.auth.token_secret:
+            raise Invalid("auth.token_secret", "give --token or --token-secret, not both")
+        if spec.auth.token_secret:
+            if self.plane is None:
+                raise Invalid("auth.token_secret", "secrets are not configured on this server")
+            try:
+                token = await self.plane.secrets.value(spec.auth.token_secret, "AUTH_TOKEN")
+            except PodiumError as exc:
+                raise Invalid("auth.token_secret", exc.message) from exc
+            return token, sha256_hex(token)
         token = spec.auth.token or generate_token("ep")
         return token, sha256_hex(token)
+
+    async def refresh_secret_tokens(self, secret_id: str, secret_name: str) -> list[str]:
+        """After a secret gets a new version: endpoints whose token follows its latest version rehash."""
+        changed = []
+        for row in await self.store.list_endpoints():
+            sel = spec_of(row).auth.token_secret
+            if not sel or "@" in sel or sel.partition(":")[0] not in (secret_id, secret_name):
+                continue
+            _, token_hash = await self._endpoint_token(spec_of(row))
+            if token_hash != row.auth_token_sha256:
+                await self.store.update_endpoint(row.id, auth_token_sha256=token_hash, updated_at=row.updated_at)
+                await self.store.add_event(row.id, "token", f"endpoint token rotated with secret {secret_name!r}")
+                self.hint(row.id)
+                changed.append(row.id)
+        return changed
 
     async def get(self, key: str) -> EndpointRecord:
         row = await self.store.find_endpoint(key)
@@ -101,38 +160,64 @@ class EndpointService:
 
     async def update(self, key: str, spec: EndpointSpec) -> EndpointRecord:
         """Replace the spec (callers merge partial updates first). Replicas roll to the new generation."""
+        return (await self.update_with_token(key, spec)).record
+
+    async def update_with_token(self, key: str, spec: EndpointSpec) -> Created:
+        """Like `update`, also answering a token generated by this change (shown once)."""
+        async with self._admission:
+            return await self._update(key, spec)
+
+    async def _update(self, key: str, spec: EndpointSpec) -> Created:
         current = await self.get(key)
-        self.validate_source(spec)
+        if current.row.deleting:
+            raise Conflict(f"endpoint {key} is being deleted")
         if spec.compute.region != current.spec.compute.region:
             raise Invalid("region", "region is immutable; create a new endpoint in the other region")
         if spec.app_name != current.spec.app_name:
             raise Invalid("app_name", "app_name is immutable")
+        spec = await self._admit(spec, current.row.id, capacity=demand_of(spec) != demand_of(current.spec))
+        token, token_hash = None, current.row.auth_token_sha256
+        keeps_token = spec.auth.mode == current.spec.auth.mode == AuthMode.TOKEN and not (
+            spec.auth.token or spec.auth.token_secret
+        )
+        if spec.auth != current.spec.auth and not (keeps_token and token_hash):
+            token, token_hash = await self._endpoint_token(spec)
+            token = None if spec.auth.token_secret else token
         spec = spec.model_copy(update={"auth": spec.auth.model_copy(update={"token": None})})
+        extra = {} if spec.enabled == current.spec.enabled else {"state": _enabled_state(spec.enabled)}
         await self.store.update_endpoint(
             current.row.id,
             spec_json=spec.model_dump_json(),
             name=spec.name,
             generation=current.row.generation + 1,
+            auth_token_sha256=token_hash,
             consecutive_failures=0,
             backoff_until=0.0,
             last_error=None,
+            **extra,
         )
         await self.store.add_event(current.row.id, "updated", "spec updated")
         self.hint(current.row.id)
-        return await self.get(current.row.id)
+        return Created(await self.get(current.row.id), token)
 
     async def set_enabled(self, key: str, enabled: bool) -> EndpointRecord:
+        async with self._admission:
+            return await self._set_enabled(key, enabled)
+
+    async def _set_enabled(self, key: str, enabled: bool) -> EndpointRecord:
         current = await self.get(key)
         if current.row.deleting:
             raise Conflict(f"endpoint {key} is being deleted")
         spec = current.spec.model_copy(update={"enabled": enabled})
+        if enabled and not current.spec.enabled and self.plane is not None:
+            self.plane.check_capacity(spec, await self._others(current.row.id))
         await self.store.update_endpoint(
             current.row.id,
             spec_json=spec.model_dump_json(),
             consecutive_failures=0,
             backoff_until=0.0,
             last_error=None,
-            **({} if enabled else {"state": EndpointState.STOPPED}),
+            **({} if enabled else {"state": _enabled_state(False)}),
         )
         await self.store.add_event(
             current.row.id,
@@ -152,3 +237,8 @@ class EndpointService:
     async def events(self, key: str, limit: int = 100) -> list[EventRow]:
         current = await self.get(key)
         return await self.store.events(current.row.id, limit)
+
+
+def _enabled_state(enabled: bool) -> EndpointState:
+    """The state written at once when a user toggles `enabled` (the controller refines it)."""
+    return EndpointState.PROVISIONING if enabled else EndpointState.STOPPED

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from podium.core.errors import Invalid
+from podium.core.errors import Invalid, PodiumError
 from podium.core.specs import EndpointSpec
 
 
 class TemplateCatalog(Protocol):
-    def resolve(
-        self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str
-    ) -> object: ...
+    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> object: ...
     def region(self, name: str) -> object: ...
 
 
@@ -38,4 +36,14 @@ class SourceValidator:
         if self.catalog is None:
             raise Invalid("template", "no template catalog is loaded")
         t, c = spec.template, spec.compute
-        self.catalog.resolve(t.model_name, t.flavor_name, c.gpu_type, c.gpu_count, c.region)
+        try:
+            self.catalog.resolve(t.model_name, t.flavor_name, c.gpu_type, c.gpu_count, c.region)
+        except Invalid:
+            raise
+        except Exception as exc:  # the catalog's NotFound/KeyError/ValueError: an invalid combination
+            message = exc.message if isinstance(exc, PodiumError) else str(exc).strip("'\"")
+            raise Invalid(
+                "template",
+                f"{message or 'no such template'} (model {t.model_name!r}, flavor {t.flavor_name!r}, "
+                f"gpu {c.gpu_type} x{c.gpu_count}, region {c.region!r}; see `podium template list`)",
+            ) from exc

@@ -4,15 +4,24 @@ between two calls leaves the database consistent and the controller can resume f
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from podium.core.errors import Conflict
+from podium.core.errors import Conflict, NotFound
 from podium.store.db import make_engine, make_sessionmaker
-from podium.store.tables import EndpointRow, EventRow, ReplicaRow, TokenRow, UsageRow
+from podium.store.tables import (
+    EndpointRow,
+    EventRow,
+    ReplicaRow,
+    SecretRow,
+    SecretVersionRow,
+    TokenRow,
+    UsageRow,
+    VolumeRow,
+)
 
 LIVE_REPLICA_STATES = ("pending", "starting", "ready", "unhealthy", "draining")
 
@@ -76,9 +85,7 @@ class Store:
         async with self.session.begin() as s:
             await s.execute(update(ReplicaRow).where(ReplicaRow.id == replica_id).values(**values))
 
-    async def end_replica(
-        self, replica_id: str, state: str, ended_at: float, detail: str | None = None
-    ) -> None:
+    async def end_replica(self, replica_id: str, state: str, ended_at: float, detail: str | None = None) -> None:
         """A replica ended (stopped or failed): mark it and book its run time as usage, in one transaction."""
         async with self.session.begin() as s:
             row = await s.get(ReplicaRow, replica_id)
@@ -142,24 +149,13 @@ class Store:
 
     # --- events ----------------------------------------------------------------------------
 
-    async def add_event(
-        self, endpoint_id: str, kind: str, message: str, replica_id: str | None = None
-    ) -> None:
+    async def add_event(self, endpoint_id: str, kind: str, message: str, replica_id: str | None = None) -> None:
         async with self.session.begin() as s:
-            s.add(
-                EventRow(
-                    endpoint_id=endpoint_id, at=time.time(), kind=kind, message=message, replica_id=replica_id
-                )
-            )
+            s.add(EventRow(endpoint_id=endpoint_id, at=time.time(), kind=kind, message=message, replica_id=replica_id))
 
     async def events(self, endpoint_id: str, limit: int = 100) -> list[EventRow]:
         async with self.session() as s:
-            q = (
-                select(EventRow)
-                .where(EventRow.endpoint_id == endpoint_id)
-                .order_by(EventRow.id.desc())
-                .limit(limit)
-            )
+            q = select(EventRow).where(EventRow.endpoint_id == endpoint_id).order_by(EventRow.id.desc()).limit(limit)
             return list((await s.execute(q)).scalars())
 
     # --- tokens ----------------------------------------------------------------------------
@@ -192,3 +188,75 @@ class Store:
     async def count_tokens(self) -> int:
         async with self.session() as s:
             return int((await s.execute(select(func.count()).select_from(TokenRow))).scalar_one())
+
+    # --- secrets ---------------------------------------------------------------------------
+
+    async def add_secret(self, row: SecretRow, first: SecretVersionRow) -> None:
+        """A secret and its version 1 in one transaction: never a secret without a payload."""
+        try:
+            async with self.session.begin() as s:
+                s.add(row)
+                await s.flush()
+                s.add(first)
+        except IntegrityError as exc:
+            raise Conflict(f"a secret named {row.name!r} already exists", {"field": "name"}) from exc
+
+    async def secrets(self) -> list[SecretRow]:
+        async with self.session() as s:
+            return list((await s.execute(select(SecretRow).order_by(SecretRow.created_at))).scalars())
+
+    async def find_secret(self, key: str) -> SecretRow | None:
+        """By id or by name."""
+        async with self.session() as s:
+            q = select(SecretRow).where((SecretRow.id == key) | (SecretRow.name == key))
+            return (await s.execute(q)).scalars().first()
+
+    async def secret_versions(self, secret_id: str) -> list[SecretVersionRow]:
+        async with self.session() as s:
+            q = select(SecretVersionRow).where(SecretVersionRow.secret_id == secret_id)
+            return list((await s.execute(q.order_by(SecretVersionRow.version))).scalars())
+
+    async def secret_version(self, secret_id: str, version: int) -> SecretVersionRow | None:
+        async with self.session() as s:
+            q = select(SecretVersionRow).where(
+                SecretVersionRow.secret_id == secret_id, SecretVersionRow.version == version
+            )
+            return (await s.execute(q)).scalars().first()
+
+    async def add_secret_version(self, secret_id: str, make: Callable[[int], SecretVersionRow]) -> int:
+        """Append version latest+1 (numbered inside the transaction, so concurrent adds never collide)."""
+        async with self.session.begin() as s:
+            row = await s.get(SecretRow, secret_id)
+            if row is None:
+                raise NotFound(f"secret {secret_id} not found")
+            version = row.latest_version + 1
+            s.add(make(version))
+            row.latest_version, row.updated_at = version, time.time()
+            return version
+
+    async def delete_secret(self, secret_id: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(SecretVersionRow).where(SecretVersionRow.secret_id == secret_id))
+            await s.execute(delete(SecretRow).where(SecretRow.id == secret_id))
+
+    # --- volumes ---------------------------------------------------------------------------
+
+    async def add_volume(self, row: VolumeRow) -> None:
+        try:
+            async with self.session.begin() as s:
+                s.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"a volume named {row.name!r} already exists", {"field": "name"}) from exc
+
+    async def volumes(self) -> list[VolumeRow]:
+        async with self.session() as s:
+            return list((await s.execute(select(VolumeRow).order_by(VolumeRow.created_at))).scalars())
+
+    async def find_volume(self, key: str) -> VolumeRow | None:
+        async with self.session() as s:
+            q = select(VolumeRow).where((VolumeRow.id == key) | (VolumeRow.name == key))
+            return (await s.execute(q)).scalars().first()
+
+    async def delete_volume(self, volume_id: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(VolumeRow).where(VolumeRow.id == volume_id))

@@ -88,3 +88,45 @@ class UsageRow(Base):
     gpu_count: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[float] = mapped_column(Float, index=True)
     ended_at: Mapped[float] = mapped_column(Float)
+
+
+class SecretRow(Base):
+    """A named, versioned secret. Only metadata here; payloads live encrypted in `secret_versions`."""
+
+    __tablename__ = "secrets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    latest_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SecretVersionRow(Base):
+    """One immutable payload of a secret: key names in clear (shown to users), values sealed (AES-GCM)."""
+
+    __tablename__ = "secret_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    secret_id: Mapped[str] = mapped_column(String(32), ForeignKey("secrets.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    keys: Mapped[str] = mapped_column(Text)  # comma-separated payload keys
+    sealed: Mapped[str] = mapped_column(Text)  # base64(nonce || ciphertext)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ux_secret_versions_secret_version", "secret_id", "version", unique=True),)
+
+
+class VolumeRow(Base):
+    """A named filesystem replicas mount by name (`--volume NAME:/path`)."""
+
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(String(63), default="local")
+    size: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    path: Mapped[str] = mapped_column(Text)  # where the local runtime keeps it
+    created_at: Mapped[float] = mapped_column(Float)

@@ -53,7 +53,8 @@ async def update_endpoint(
 ) -> EndpointOut:
     current = await svc.endpoints.get(endpoint_id)
     spec = validated(deep_merge(current.spec.model_dump(mode="json"), patch))
-    return endpoint_out(await svc.endpoints.update(endpoint_id, spec), svc.settings.base_url)
+    updated = await svc.endpoints.update_with_token(endpoint_id, spec)
+    return endpoint_out(updated.record, svc.settings.base_url, updated.token)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointOut, status_code=202)

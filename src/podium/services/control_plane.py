@@ -1,0 +1,127 @@
+"""The control plane's checks around endpoints: secrets, volumes, platforms/presets and capacity.
+
+`ControlPlane` bundles the services endpoints depend on; `admit` is the one gate every spec passes
+at create, PATCH and start: it fills what a platform/preset implies, turns unknown references into
+422s naming the field, and reserves min replicas (409 with the numbers). It writes nothing, so a
+refused request leaves nothing half-created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podium.core.errors import Invalid, NotFound
+from podium.core.specs import EndpointSpec
+from podium.services.capacity import demand_of, require_capacity, reservations
+from podium.services.catalog_view import CatalogLike, CatalogView
+from podium.services.references import secret_refs, selector_ref, volume_refs
+from podium.services.secrets import SecretService, load_master_key
+from podium.services.volumes import VolumeService
+from podium.settings import Settings
+from podium.store.repos import Store
+from podium.store.tables import EndpointRow
+
+
+@dataclass
+class ControlPlane:
+    secrets: SecretService
+    volumes: VolumeService
+    catalog: CatalogView
+
+    async def resolve_env(self, selectors: dict[str, str]) -> dict[str, str]:
+        """For Controller(secrets=...): ENV_KEY -> selector  ==>  ENV_KEY -> value."""
+        return await self.secrets.resolve_env(selectors)
+
+    # --- the gate ------------------------------------------------------------------------------
+
+    async def admit(self, spec: EndpointSpec, others: Iterable[EndpointSpec]) -> EndpointSpec:
+        """Normalize and check a spec against the catalog, secrets, volumes and the region's inventory."""
+        spec = self.apply_platform(spec)
+        await self.check_references(spec)
+        self.check_capacity(spec, others)
+        return spec
+
+    def apply_platform(self, spec: EndpointSpec) -> EndpointSpec:
+        """`--platform` implies the GPU type, `--preset` the GPU count; a contradiction is a 422."""
+        c = spec.compute
+        if c.platform is None:
+            if c.preset is not None:
+                raise Invalid("compute.preset", "a preset needs --platform (see GET /v0/platforms)")
+            return spec
+        platform = self.catalog.platform(c.platform)
+        updates: dict[str, Any] = {}
+        gpu_type = platform.get("gpu_type")
+        if gpu_type:
+            if c.gpu_type not in ("cpu", gpu_type) and c.gpu_type != c.platform:
+                raise Invalid("compute.gpu_type", f"platform {c.platform!r} has {gpu_type!r} GPUs, not {c.gpu_type!r}")
+            updates["gpu_type"] = gpu_type
+        if c.preset is not None:
+            preset = self.catalog.preset(platform, c.preset)
+            count = preset.get("gpu_count", preset.get("gpus"))
+            if isinstance(count, int):
+                if c.gpu_count not in (0, count):
+                    raise Invalid("compute.gpu_count", f"preset {c.preset!r} has {count} GPU(s), not {c.gpu_count}")
+                updates["gpu_count"] = count
+        if not updates:
+            return spec
+        return spec.model_copy(update={"compute": c.model_copy(update=updates)})
+
+    async def check_references(self, spec: EndpointSpec) -> None:
+        for field, selector, key in secret_refs(spec):
+            try:
+                if field == "container.registry.secret":
+                    _, _, payload = await self.secrets.resolve(selector)
+                    missing = [k for k in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD") if k not in payload]
+                    if missing:
+                        raise Invalid(field, f"secret {selector!r} lacks {', '.join(missing)}")
+                else:
+                    await self.secrets.value(selector, key)
+            except (NotFound, Invalid) as exc:
+                if isinstance(exc, Invalid) and exc.field == field:
+                    raise
+                raise Invalid(field, exc.message) from exc
+        for field, name in volume_refs(spec):
+            if await self.volumes.store.find_volume(name) is None:
+                raise Invalid(
+                    field,
+                    f"unknown volume {name!r}: create it with `podium volume create --name {name}`, "
+                    "or give a host path (/…) or a bucket (s3://…)",
+                )
+
+    def check_capacity(self, spec: EndpointSpec, others: Iterable[EndpointSpec]) -> None:
+        demand = demand_of(spec)
+        if demand.total == 0 or self.catalog.catalog is None:
+            return
+        inventory = self.catalog.inventory(spec.compute.region)
+        require_capacity(demand, inventory, reservations(others, spec.compute.region))
+
+    # --- who refers to what (deletes answer 409 while something does) ------------------------
+
+    @staticmethod
+    def users_of_secret(endpoints: Iterable[tuple[EndpointRow, EndpointSpec]], secret_id: str, name: str) -> list[str]:
+        return [
+            row.id
+            for row, spec in endpoints
+            if not row.deleting and any(selector_ref(sel) in (secret_id, name) for _, sel, _ in secret_refs(spec))
+        ]
+
+    @staticmethod
+    def users_of_volume(endpoints: Iterable[tuple[EndpointRow, EndpointSpec]], volume_id: str, name: str) -> list[str]:
+        return [
+            row.id
+            for row, spec in endpoints
+            if not row.deleting and any(src in (volume_id, name) for _, src in volume_refs(spec))
+        ]
+
+
+def build_control_plane(settings: Settings, store: Store, catalog: CatalogLike | None) -> ControlPlane:
+    """What `podium up` builds once: the master key is read (or created 0600) from the data dir."""
+    key = load_master_key(Path(settings.data_dir))
+    return ControlPlane(
+        secrets=SecretService(store, key),
+        volumes=VolumeService(store, Path(settings.data_dir)),
+        catalog=CatalogView(catalog),
+    )
