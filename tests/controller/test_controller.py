@@ -192,3 +192,18 @@ async def test_usage_is_booked_when_replicas_end(world: World) -> None:
     await world.settle(3)
     rows = await world.store.usage_rows(0)
     assert len(rows) == 1 and rows[0].endpoint_id == ep
+
+
+async def test_ready_replica_that_stops_answering_is_replaced(world: World) -> None:
+    ep = await world.create()
+    await world.settle(3)
+    (rid,) = [r.id for r in await world.store.live_replicas(ep)]
+    world.prober.all_healthy = False
+    for _ in range(TUNING.unhealthy_after):
+        world.clock.now += TUNING.probe_interval_ready_s + 0.1
+        await world.settle(1)
+    await world.settle(2)
+    assert rid in world.runtime.stopped  # taken out of routing, drained, stopped
+    assert rid not in [r.replica_id for r in world.gateway.routes[ep].replicas]
+    assert [r.state for r in await world.store.live_replicas(ep)] == ["starting"]  # its replacement
+    assert "replica_unhealthy" in [e.kind for e in await world.store.events(ep)]

@@ -31,9 +31,7 @@ class Podium:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         res = subprocess.run([*PODIUM, *args], env=self.env, capture_output=True, text=True, timeout=60)
         if check and res.returncode != 0:
-            raise AssertionError(
-                f"podium {' '.join(args)} failed ({res.returncode}): {res.stderr}{res.stdout}"
-            )
+            raise AssertionError(f"podium {' '.join(args)} failed ({res.returncode}): {res.stderr}{res.stdout}")
         return res
 
     def cli_json(self, *args: str) -> dict:

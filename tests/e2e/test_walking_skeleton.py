@@ -20,9 +20,7 @@ def test_create_call_stream_and_delete(podium: Podium) -> None:
     assert podium.cli_json("endpoint", "get", ep["id"])["status"]["state"] == "serving"
 
     client = openai.OpenAI(base_url=f"{podium.url}/v1", api_key=ADMIN)
-    reply = client.chat.completions.create(
-        model=ep["routing_key"], messages=[{"role": "user", "content": "hi"}]
-    )
+    reply = client.chat.completions.create(model=ep["routing_key"], messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content
     chunks = list(
         client.chat.completions.create(
