@@ -21,6 +21,7 @@ from podium.api.app import create_app
 from podium.api.deps import Services
 from podium.autoscaler.loop import Autoscaler
 from podium.catalog import Catalog
+from podium.console.pages import router as console_router
 from podium.controller.capacity import GpuPool
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
@@ -41,9 +42,7 @@ log = logging.getLogger("podium")
 def run(settings: Settings, log_level: str = "info") -> int:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.role != "all":
-        print(
-            f"error: --role {settings.role} is not available yet; run `podium up` (role all)", file=sys.stderr
-        )
+        print(f"error: --role {settings.role} is not available yet; run `podium up` (role all)", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(settings.data_dir)
@@ -111,11 +110,10 @@ async def _main(settings: Settings, admin_token: str) -> None:
             {"catalog": catalog, "autoscaler": autoscaler, "runtime": runtime, "store": store},
         )
     )
+    app.include_router(console_router)
     started = asyncio.Event()
     tasks = [
-        asyncio.create_task(
-            serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop)
-        ),
+        asyncio.create_task(serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop)),
         asyncio.create_task(controller.run(stop)),
         asyncio.create_task(autoscaler.run(stop)),
     ]
@@ -181,9 +179,7 @@ class TokenPublisher:
 
     async def publish(self) -> None:
         rows = await self.store.tokens()
-        self.gateway.set_platform_tokens(
-            PlatformToken(r.id, r.sha256, frozenset(r.scopes.split(","))) for r in rows
-        )
+        self.gateway.set_platform_tokens(PlatformToken(r.id, r.sha256, frozenset(r.scopes.split(","))) for r in rows)
 
     def schedule(self) -> None:
         task = asyncio.get_running_loop().create_task(self.publish())

@@ -1,0 +1,44 @@
+"""The console over a real database: sign-in with a token, the endpoint list and detail pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from podium.api.app import create_app
+from podium.api.deps import Services
+from podium.console.pages import router
+from podium.core.specs import ContainerSource, EndpointSpec
+from podium.services.endpoints import EndpointService
+from podium.services.tokens import TokenService
+from podium.services.validation import SourceValidator
+from podium.settings import Settings
+from podium.store.db import migrate
+from podium.store.repos import Store
+
+
+async def test_sign_in_and_pages(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    migrate(settings.db_url)
+    store = Store(settings.db_url)
+    tokens = TokenService(store)
+    await tokens.ensure_bootstrap("console-admin")
+    endpoints = EndpointService(store, lambda _=None: None, SourceValidator(None, "local"))
+    created = await endpoints.create(
+        EndpointSpec(name="<b>chat</b>", container=ContainerSource(command="x")), "container"
+    )
+    app = create_app(Services(settings, tokens, endpoints, {}))
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://podium") as c:
+        assert "Sign in" in (await c.get("/")).text
+        bad = await c.post("/console/login", data={"token": "wrong"})
+        assert "invalid" in bad.text and "podium_token" not in bad.headers.get("set-cookie", "")
+        ok = await c.post("/console/login", data={"token": "console-admin"})
+        assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
+        page = (await c.get("/")).text
+        assert created.record.row.routing_key in page and "&lt;b&gt;chat&lt;/b&gt;" in page  # escaped
+        detail = (await c.get(f"/console/endpoints/{created.record.row.id}")).text
+        assert "Events" in detail and "created" in detail
+        assert "Usage" in (await c.get("/console/usage")).text
+    await store.close()
