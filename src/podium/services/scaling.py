@@ -47,6 +47,4 @@ class StoreScalingAdapter:
             endpoint_id, desired_replicas=desired, desired_reason=reason, updated_at=row.updated_at
         )
         if before != desired:
-            await self.store.add_event(
-                endpoint_id, "scaled", f"desired replicas {before} -> {desired}: {reason}"
-            )
+            await self.store.add_event(endpoint_id, "scaled", f"desired replicas {before} -> {desired}: {reason}")
