@@ -44,7 +44,16 @@ class RotatingWriter:
 
     def write(self, data: bytes) -> None:
         if self.size > 0 and self.size + len(data) > self.max_bytes:
+            # Rotate at a line boundary so no line is split across two files: a file may pass
+            # max_bytes by less than one read (64 KiB).
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                self._write_all(data[:cut])
+                data = data[cut:]
             self.rotate()
+        self._write_all(data)
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)

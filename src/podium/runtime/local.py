@@ -33,6 +33,7 @@ from podium.runtime.local_env import (
 )
 from podium.runtime.ports import PortAllocator
 from podium.runtime.records import (
+    EXIT,
     ReplicaRecord,
     mark_ended,
     read_exit,
@@ -84,7 +85,7 @@ class LocalBackend:
         if not spec.command:
             return self._refused(spec, "no command: the local runtime runs a process, not an image")
         d.mkdir(parents=True, exist_ok=True)
-        (d / "exit.json").unlink(missing_ok=True)
+        (d / EXIT).unlink(missing_ok=True)
         port = self.ports.allocate(in_use=self._known.values())
         env = replica_env(spec, self.base_env, port)
         argv = expand_port(list(spec.command), port)
@@ -168,7 +169,7 @@ class LocalBackend:
             return ReplicaObservation(replica_id, "", RunPhase.UNKNOWN, detail="no such replica")
         if rec.pid is None:
             rec = self._recover_pid(d, rec)
-        if _alive(rec):
+        if _alive(rec) and not (d / EXIT).exists():  # exit.json: the replica ended, its supervisor is leaving
             self._known.setdefault(replica_id, rec.port)
             return self._observation(rec, RunPhase.RUNNING)
         self._finish(d, rec)
@@ -238,6 +239,10 @@ class LocalBackend:
         if rec.links:
             still_used = {link for other in _live_records(self.root) for link in other.links}
             unlink_unused(rec.links, still_used)
+        if read_exit(d) is None:  # the supervisor was killed too: keep what its parent (we) saw
+            code, detail = self._exit_info(rec)
+            if code is not None:
+                write_exit(d, code, detail, time.time())
         mark_ended(d)
         self._known.pop(rec.replica_id, None)
 
