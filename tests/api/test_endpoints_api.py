@@ -84,10 +84,7 @@ async def test_patch_changes_only_given_fields_and_bumps_generation(api) -> None
     resp = await client.patch(f"/v0/endpoints/{ep['id']}", json={"scaling": {"max_replicas": 4}})
     assert resp.status_code == 200, resp.text
     spec = resp.json()["spec"]
-    assert (
-        spec["scaling"]["max_replicas"] == 4
-        and spec["container"]["command"] == CONTAINER["container"]["command"]
-    )
+    assert spec["scaling"]["max_replicas"] == 4 and spec["container"]["command"] == CONTAINER["container"]["command"]
     assert (await store.get_endpoint(ep["id"])).generation == 2
     bad = await client.patch(f"/v0/endpoints/{ep['id']}", json={"compute": {"region": "elsewhere"}})
     assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("region")
