@@ -18,15 +18,11 @@ left of its process group is SIGKILLed, like a container whose main process ende
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
-import selectors
-import signal
-import subprocess
 import sys
-import time
+
+# Only os and sys (loaded by the interpreter anyway) are needed before the replica is spawned; the
+# rest is imported after, so the supervisor adds as little as possible to the replica's start.
 
 LOG_NAME = "output.log"
 EXIT_NAME = "exit.json"
@@ -75,6 +71,8 @@ class RotatingWriter:
 
 
 def write_exit(directory: str, record: dict[str, object]) -> None:
+    import json
+
     tmp = os.path.join(directory, f".{EXIT_NAME}.tmp")
     with open(tmp, "w") as f:
         json.dump(record, f)
@@ -83,6 +81,8 @@ def write_exit(directory: str, record: dict[str, object]) -> None:
 
 def kill_rest_of_group() -> None:
     """SIGKILL every other process in our process group (the replica's helpers, workers)."""
+    import signal
+
     me, pgid = os.getpid(), os.getpgrp()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
@@ -93,12 +93,16 @@ def kill_rest_of_group() -> None:
         except OSError:
             continue
         if int(fields[2]) == pgid:  # field 5 overall: pgrp
-            with contextlib.suppress(OSError):
+            try:
                 os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def describe(status: int) -> tuple[int, str]:
     """(exit_code, text): a negative code is a signal number, as in subprocess."""
+    import signal
+
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         return -sig, f"killed by signal {signal.Signals(sig).name}"
@@ -108,6 +112,9 @@ def describe(status: int) -> tuple[int, str]:
 
 def pump(read_fd: int, child_pid: int, writer: RotatingWriter) -> int:
     """Copy output until the child exits (then drain briefly); returns the raw wait status."""
+    import selectors
+    import time
+
     sel = selectors.DefaultSelector()
     sel.register(read_fd, selectors.EVENT_READ, "out")
     pidfd = os.pidfd_open(child_pid)
@@ -139,31 +146,48 @@ def pump(read_fd: int, child_pid: int, writer: RotatingWriter) -> int:
     return status
 
 
+def parse_args(args: list[str]) -> tuple[str, int, int, list[str]]:
+    """--dir D --max-bytes N --backups K -- argv... (no argparse: it costs ~10 ms to import)."""
+    sep = args.index("--")
+    opts = dict(zip(args[:sep:2], args[1:sep:2], strict=True))
+    return opts["--dir"], int(opts["--max-bytes"]), int(opts["--backups"]), args[sep + 1 :]
+
+
+def spawn(argv: list[str], write_fd: int) -> int:
+    """posix_spawn the replica with stdout+stderr into the pipe; default SIGPIPE/SIGXFSZ for it
+    (the interpreter ignores SIGPIPE, and ignored signals survive exec)."""
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, write_fd, 1),
+        (os.POSIX_SPAWN_DUP2, write_fd, 2),
+    ]
+    return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsigdef=(13, 25))
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dir", required=True)
-    parser.add_argument("--max-bytes", type=int, required=True)
-    parser.add_argument("--backups", type=int, required=True)
-    parser.add_argument("argv", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: None)  # a handler (not SIG_IGN) resets to default in the child
-    writer = RotatingWriter(args.dir, args.max_bytes, args.backups)
-    read_fd, write_fd = os.pipe()
+    directory, max_bytes, backups, argv = parse_args(sys.argv[1:])
+    read_fd, write_fd = os.pipe()  # both close-on-exec; the DUP2 copies are inheritable
     try:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, close_fds=True)
+        child_pid = spawn(argv, write_fd)
     except OSError as e:
+        import time
+
+        writer = RotatingWriter(directory, max_bytes, backups)
         code = 127 if isinstance(e, FileNotFoundError) else 126
         detail = f"cannot execute {argv[0]!r}: {e.strerror}"
         writer.write(f"[podium] {detail}\n".encode())
-        write_exit(args.dir, {"exit_code": code, "detail": detail, "ended_at": time.time()})
+        write_exit(directory, {"exit_code": code, "detail": detail, "ended_at": time.time()})
         return code
     os.close(write_fd)
-    status = pump(read_fd, child.pid, writer)
-    child.returncode = 0  # already reaped by pump(); keep Popen from waiting again
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)  # the group's TERM is for the replica; we leave after it
+    writer = RotatingWriter(directory, max_bytes, backups)
+    status = pump(read_fd, child_pid, writer)
     code, detail = describe(status)
-    write_exit(args.dir, {"exit_code": code, "detail": detail, "ended_at": time.time()})
+    write_exit(directory, {"exit_code": code, "detail": detail, "ended_at": time.time()})
     return code if code >= 0 else 128 - code
 
 
