@@ -254,19 +254,21 @@ def main() -> None:
     parser.add_argument("--trace", choices=sorted(TRACES), action="append")
     parser.add_argument("--policy", action="append", help="e.g. queue-delay=2 (repeatable)")
     parser.add_argument("--windows", action="store_true", help="sweep the stable window (concurrency)")
+    parser.add_argument("--startup", type=float, default=ModelConfig.startup_s, help="replica boot seconds")
     args = parser.parse_args()
+    cfg = ModelConfig(startup_s=args.startup)
     traces = args.trace or list(TRACES)
     print(HEADER)
     if args.windows:
-        for stable in (10.0, 30.0, 60.0):
-            for burst in (1.0, 3.0):
-                print(f"-- burst {burst:g}s, stable {stable:g}s")
-                for trace in traces:
-                    print(simulate(trace, "concurrency=0.7", tuning=Tuning(burst, stable)).row())
+        for burst, stable in ((1.0, 10.0), (1.0, 20.0), (1.0, 30.0), (1.0, 60.0), (3.0, 20.0)):
+            print(f"-- burst window {burst:g}s, stable window {stable:g}s")
+            for trace in traces:
+                for policy in args.policy or ["concurrency=0.7"]:
+                    print(simulate(trace, policy, cfg, Tuning(burst, stable)).row())
         return
     for trace in traces:
         for policy in args.policy or POLICIES:
-            print(simulate(trace, policy).row())
+            print(simulate(trace, policy, cfg).row())
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ class Tuning:
       requests; one kept too long costs this many replica-seconds: holding about one boot time is
       the ski-rental break-even. The simulator's sweep (benchmarks/autoscaler) picked 20 s over
       10, 30 and 60 s: 10 s saves replica-seconds only by moving the count twice as often, and
-      30/60 s cost 11-37% more replica-seconds without fewer delayed requests.
+      30/60 s cost 3-86% more replica-seconds without fewer delayed requests.
     """
 
     burst_window_s: float = 1.0
