@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -34,10 +35,12 @@ async def test_port_env_and_braced_expansion(backend: LocalBackend) -> None:
 
 
 async def test_cuda_visible_devices_from_gpus(backend: LocalBackend) -> None:
-    code = "import os; print('CVD=[%s]' % os.environ['CUDA_VISIBLE_DEVICES'])"
+    code = "import os; print('CVD=[%s]' % os.environ['CUDA_VISIBLE_DEVICES'], os.environ['CUDA_DEVICE_ORDER'])"
     await backend.start(spec("rep-gpu", py(code), gpus=(1, 3), env={"CUDA_VISIBLE_DEVICES": "0"}))
     await backend.start(spec("rep-cpu", py(code)))
-    await wait_line(backend, "rep-gpu", "CVD=[1,3]")  # the inventory's choice wins over the spec's env
+    await wait_line(
+        backend, "rep-gpu", "CVD=[1,3] PCI_BUS_ID"
+    )  # nvidia-smi's numbering  # the inventory's choice wins over the spec's env
     await wait_line(backend, "rep-cpu", "CVD=[]")  # set and empty: a CPU replica never grabs a GPU
 
 
@@ -172,3 +175,17 @@ async def test_close_ends_everything_in_parallel(make_backend, data_dir: Path) -
     assert time.perf_counter() - t0 < 1.5  # three grace periods of 0.5 s, in parallel
     assert not any(pid_alive(p) for p in pids)
     assert await backend.list() == []
+
+
+async def test_old_ended_replica_dirs_are_pruned(make_backend, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    backend = make_backend()
+    await backend.start(spec("rep-old", py("print('bye')")))
+    await backend.start(spec("rep-live", py(IGNORE_TERM)))
+    await eventually(lambda: backend._poll("rep-old").phase == RunPhase.EXITED)
+    await wait_line(backend, "rep-live", "ready")
+    week_ago = time.time() - 8 * 86400
+    for rid in ("rep-old", "rep-live"):
+        os.utime(data_dir / "replicas" / rid, (week_ago, week_ago))
+    make_backend()  # a restarted Podium prunes what ended long ago, never what runs
+    assert not (data_dir / "replicas" / "rep-old").exists()
+    assert (await backend.poll("rep-live")).phase == RunPhase.RUNNING

@@ -57,6 +57,7 @@ class LocalBackend:
         log_max_bytes: int = 10 * 1024 * 1024,
         log_backups: int = 3,
         close_grace_s: float = 10.0,
+        log_retention_s: float = 7 * 86400.0,
         port_range: tuple[int, int] | None = None,
         base_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
@@ -71,6 +72,7 @@ class LocalBackend:
         self.ports = PortAllocator(port_range)
         self._children: dict[str, subprocess.Popen[bytes]] = {}  # supervisors we spawned: to reap
         self._known: dict[str, int] = {}  # started or adopted (seen running) -> port; close() stops them
+        self.prune(log_retention_s)
 
     def replica_dir(self, replica_id: str) -> Path:
         return self.root / replica_id
@@ -300,6 +302,15 @@ class LocalBackend:
     def tail_text(self, replica_id: str, lines: int = 20) -> str:
         """The last lines of a replica's output, for failure messages ("" when there is none)."""
         return "\n".join(logfiles.tail_lines(self.replica_dir(replica_id), lines))
+
+    def prune(self, older_than_s: float) -> int:
+        """Delete the directories (logs) of replicas that ended more than older_than_s ago."""
+        cutoff, removed = time.time() - older_than_s, 0
+        for d in self.root.iterdir():
+            if not (d / "state.json").exists() and d.stat().st_mtime < cutoff:
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+        return removed
 
     def forget(self, replica_id: str) -> None:
         """Delete an ended replica's directory (its logs). Refuses while it has a state record."""
