@@ -58,7 +58,6 @@ def start_podium(data_dir: Path, port: int) -> Podium:
         "PODIUM_ADMIN_TOKEN": ADMIN,
         "PODIUM_API_TOKEN": ADMIN,
         "PODIUM_URL": f"http://127.0.0.1:{port}",
-        "PYTHONPATH": str(REPO),
     }
     log = open(data_dir.parent / f"podium-{port}.log", "ab")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from podium import __version__
-from podium.cli import endpoint, token, up, usage
+from podium.cli import catalog, endpoint, secret, token, up, usage, volume
 
 app = typer.Typer(
     help="Podium: self-hosted serverless AI endpoints. Talks to PODIUM_URL with PODIUM_API_TOKEN.",
@@ -14,6 +14,11 @@ app = typer.Typer(
 )
 app.add_typer(endpoint.app, name="endpoint")
 app.add_typer(token.app, name="token")
+app.add_typer(secret.app, name="secret")
+app.add_typer(volume.app, name="volume")
+app.add_typer(catalog.templates, name="template")
+app.add_typer(catalog.regions, name="region")
+app.add_typer(catalog.platforms, name="platform")
 app.command("up")(up.up)
 app.command("usage")(usage.usage)
 
@@ -35,3 +40,7 @@ def _root(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
