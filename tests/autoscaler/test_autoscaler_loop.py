@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 import pytest
 
@@ -111,6 +111,22 @@ async def test_a_missing_gateway_still_scales_up_but_never_down() -> None:
     assert store.targets["ep-down"].desired_replicas == 4
     decision = scaler.last_decision("ep-down")
     assert decision is not None and "did not report" in decision.reason
+
+
+async def test_a_hanging_or_broken_gateway_does_not_hold_the_tick() -> None:
+    async def hangs() -> Mapping[str, EndpointStats]:
+        await asyncio.sleep(60)
+        return {}
+
+    def breaks() -> Awaitable[Mapping[str, EndpointStats]]:
+        raise RuntimeError("not even a coroutine")
+
+    store = FakeStore(target("ep-a"))
+    scaler = Autoscaler(store, [hangs, breaks, source({"ep-a": EndpointStats(in_flight=12)})], lambda: None)
+    started = time.perf_counter()
+    await scaler.tick()
+    assert time.perf_counter() - started < 1.0  # bounded by two ticks (0.5 s)
+    assert store.targets["ep-a"].desired_replicas == 3  # the gateway that answered still counts
 
 
 async def test_disabled_endpoint_gets_zero_once_and_is_then_left_alone() -> None:

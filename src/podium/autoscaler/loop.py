@@ -78,6 +78,7 @@ class Autoscaler:
         self._decisions: dict[str, Decision] = {}
         self._targets: dict[str, ScalingTarget] = {}
         self._waking: dict[str, asyncio.Task[None]] = {}
+        self._failed_reads = 0  # consecutive ticks with a missing gateway: log the first, then every 10 s
 
     def last_decision(self, endpoint_id: str) -> Decision | None:
         """The latest decision and its reason, for `endpoint get` (None before the first tick)."""
@@ -172,19 +173,23 @@ class Autoscaler:
     async def _gather_stats(self) -> tuple[dict[str, EndpointStats], bool]:
         """Merge every gateway's stats; `complete` is False when one failed or was too slow."""
         timeout = max(self._interval_s * SOURCE_TIMEOUT_FACTOR, 0.05)
-        results = await asyncio.gather(
-            *(asyncio.wait_for(source(), timeout) for source in self._sources), return_exceptions=True
-        )
+
+        async def read(source: StatsSource) -> Mapping[str, EndpointStats]:
+            return await asyncio.wait_for(source(), timeout)  # a source raising at call time is caught too
+
+        results = await asyncio.gather(*(read(source) for source in self._sources), return_exceptions=True)
         merged: dict[str, EndpointStats] = {}
         complete = True
         for result in results:
             if isinstance(result, BaseException):
+                if complete and self._failed_reads % 40 == 0:
+                    log.warning("autoscaler: a gateway's stats are missing (no scale-down meanwhile): %r", result)
                 complete = False
-                log.warning("autoscaler: a stats source failed: %r", result)
                 continue
             for endpoint_id, stats in result.items():
                 seen = merged.get(endpoint_id)
                 merged[endpoint_id] = stats if seen is None else seen.merge(stats)
+        self._failed_reads = 0 if complete else self._failed_reads + 1
         return merged, complete
 
     def _forget_missing(self, present: set[str]) -> None:
