@@ -67,7 +67,7 @@ async def http_status(url: str) -> int:
 
 
 async def wait_line(backend: LocalBackend, rid: str, text: str, timeout: float = 5.0) -> None:
-    await eventually(lambda: text in backend.tail_text(rid, 200), timeout)
+    await eventually(lambda: text in backend.read_tail(rid, 200), timeout)
 
 
 def kill_leftovers(data_dir: Path) -> list[int]:

@@ -38,6 +38,6 @@ async def test_failing_starts_adoption_logs_and_close() -> None:
     assert {o.replica_id for o in await fake.list()} == {"rep-1", "rep-3", "rep-old"}
     fake.set_logs("rep-3", ["a", "b", "c"])
     assert [x async for x in fake.logs("rep-3", tail=2)] == ["b", "c"]
-    assert fake.tail_text("rep-3", 1) == "c"
+    assert await fake.tail_text("rep-3", 1) == "c"
     await fake.close()
     assert fake.closed and fake.running_ids() == set()

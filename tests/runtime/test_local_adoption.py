@@ -63,8 +63,8 @@ async def test_replicas_survive_kill_9_of_podium_and_are_adopted(
     await wait_port(address)
     assert await http_status(f"http://{address}/") == 200
     # Its output still reaches the log after Podium died, and rotation bookkeeping is not Podium's.
-    before = backend.tail_text("rep-ticker", 1)
-    await eventually(lambda: backend.tail_text("rep-ticker", 1) != before, timeout=2)
+    before = backend.read_tail("rep-ticker", 1)
+    await eventually(lambda: backend.read_tail("rep-ticker", 1) != before, timeout=2)
     await backend.stop("rep-survivor", grace_s=2)
     assert (await backend.poll("rep-survivor")).phase == RunPhase.EXITED
     await backend.close()  # the adopted ticker too

@@ -42,7 +42,7 @@ async def test_podium_settings_do_not_leak_but_spec_env_does_reach(
     keys = ["PODIUM_ADMIN_TOKEN", "PODIUM_REPLICA_ID", "HF_TOKEN", "HOME"]
     await backend.start(spec("rep-e", [*py(SHOW_ENV), *keys], env=env))
     await wait_line(backend, "rep-e", "HOME = /root")
-    text = backend.tail_text("rep-e")
+    text = backend.read_tail("rep-e")
     assert "PODIUM_ADMIN_TOKEN = <unset>" in text
     assert "PODIUM_REPLICA_ID = rep-e" in text and "HF_TOKEN = hf_x" in text
     await backend.close()
@@ -70,7 +70,7 @@ async def test_volumes_by_env_and_symlink(backend: LocalBackend, tmp_path: Path)
     keys = [volume_env_name(str(mount)), volume_env_name(str(taken)), "PODIUM_VOLUME_BUCKET"]
     obs = await backend.start(spec("rep-vol", [*py(code), str(mount), *keys], volumes=volumes))
     await wait_line(backend, "rep-vol", "PODIUM_VOLUME_BUCKET")
-    text = backend.tail_text("rep-vol")
+    text = backend.read_tail("rep-vol")
     assert "read w" in text
     assert f"{keys[0]} {source}" in text and f"{keys[1]} {source}" in text
     assert "PODIUM_VOLUME_BUCKET s3://bucket/prefix" in text

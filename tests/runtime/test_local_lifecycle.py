@@ -56,7 +56,7 @@ async def test_stop_sends_term_and_keeps_logs(backend: LocalBackend, data_dir: P
     assert obs.exit_code == -15 and "SIGTERM" in obs.detail
     d = data_dir / "replicas" / "rep-term"
     assert not (d / "state.json").exists()
-    assert "up" in backend.tail_text("rep-term")
+    assert "up" in backend.read_tail("rep-term")
     await backend.stop("rep-term", grace_s=5)  # idempotent
     assert await backend.list() == []
 
@@ -90,7 +90,7 @@ SPAWNS_CHILD = (
 
 
 def _child_pid(backend: LocalBackend, rid: str) -> int:
-    line = next(x for x in backend.tail_text(rid, 50).splitlines() if x.startswith("child "))
+    line = next(x for x in backend.read_tail(rid, 50).splitlines() if x.startswith("child "))
     return int(line.split()[1])
 
 
@@ -118,7 +118,7 @@ async def test_exit_code_and_last_lines_for_failure_messages(backend: LocalBacke
     await eventually(lambda: backend._poll("rep-crash").phase == RunPhase.EXITED)
     obs = await backend.poll("rep-crash")
     assert obs.exit_code == 3 and obs.detail == "exited with code 3"
-    assert backend.tail_text("rep-crash", 2) == "loading model\nboom: out of memory"
+    assert backend.read_tail("rep-crash", 2) == "loading model\nboom: out of memory"
 
 
 async def test_address_in_use_is_named_in_the_detail(backend: LocalBackend) -> None:
@@ -143,7 +143,7 @@ async def test_bad_commands_exit_with_a_clear_detail(backend: LocalBackend, tmp_
         assert why in obs.detail, (rid, obs.detail)
         again = await backend.poll(rid)
         assert again.phase == RunPhase.EXITED and why in again.detail
-        assert why in backend.tail_text(rid)
+        assert why in await backend.tail_text(rid)
     assert await backend.list() == []
 
 
@@ -157,7 +157,7 @@ async def test_unknown_replica(backend: LocalBackend) -> None:
     assert (await backend.poll("rep-nope")).phase == RunPhase.UNKNOWN
     await backend.stop("rep-nope", 1)
     await backend.kill("rep-nope")
-    assert backend.tail_text("rep-nope") == ""
+    assert backend.read_tail("rep-nope") == ""
     assert [x async for x in backend.logs("rep-nope")] == []
 
 

@@ -30,7 +30,7 @@ async def test_rotation_bounds_disk_use(make_backend: Callable[..., LocalBackend
     total = sum(p.stat().st_size for p in d.glob("output.log*"))
     assert total <= 3 * (100_000 + 65_536)  # a file may pass the limit by one pipe read at most
     assert all(p.stat().st_size <= 100_000 + 65_536 for p in d.glob("output.log*"))
-    last = backend.tail_text("rep-flood", 3).splitlines()
+    last = backend.read_tail("rep-flood", 3).splitlines()
     assert [x[:6] for x in last] == ["029997", "029998", "029999"]
     # tail reaches back across the rotated files, in order, without gaps or split lines
     lines = [x async for x in backend.logs("rep-flood", tail=1500)]
@@ -48,7 +48,7 @@ async def test_follow_yields_tail_then_new_lines_and_ends_with_the_replica(backe
         "print('partial without newline', end='', flush=True)\n"
     )
     await backend.start(spec("rep-follow", py(code)))
-    await eventually(lambda: "line 2" in backend.tail_text("rep-follow"))
+    await eventually(lambda: "line 2" in backend.read_tail("rep-follow"))
     got = await asyncio.wait_for(_collect(backend, "rep-follow", tail=2), timeout=10)
     assert got[-1] == "partial without newline"
     numbers = [int(x.split()[1]) for x in got[:-1]]
@@ -72,7 +72,7 @@ async def test_follow_survives_rotation_without_losing_lines(make_backend: Calla
 async def test_logs_without_follow_of_a_running_replica(backend: LocalBackend) -> None:
     code = "import time\nfor i in range(5): print('n', i)\nimport sys; sys.stdout.flush(); time.sleep(30)"
     await backend.start(spec("rep-tail", py(code)))
-    await eventually(lambda: "n 4" in backend.tail_text("rep-tail"))
+    await eventually(lambda: "n 4" in backend.read_tail("rep-tail"))
     assert [x async for x in backend.logs("rep-tail", tail=2)] == ["n 3", "n 4"]
     assert [x async for x in backend.logs("rep-tail", tail=0)] == []
 

@@ -86,8 +86,9 @@ class RuntimeBackend(Protocol):
         """The last `tail` output lines; with follow, then new lines until the replica has ended."""
         ...
 
-    def tail_text(self, replica_id: str, lines: int = 20) -> str:
-        """The last lines of a replica's output as one string, for failure messages ("" if none)."""
+    async def tail_text(self, replica_id: str, lines: int = 20) -> str:
+        """The last lines of a replica's output as one string, for failure messages ("" if none).
+        Async because container engines answer it over HTTP."""
         ...
 
     async def close(self) -> None:

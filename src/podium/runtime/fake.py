@@ -139,7 +139,7 @@ class FakeBackend:
         for line in r.lines[-tail:] if r and tail > 0 else []:
             yield line
 
-    def tail_text(self, replica_id: str, lines: int = 20) -> str:
+    async def tail_text(self, replica_id: str, lines: int = 20) -> str:
         r = self.replicas.get(replica_id)
         return "\n".join(r.lines[-lines:]) if r and lines > 0 else ""
 

@@ -225,7 +225,7 @@ class LocalBackend:
                 code, detail = rc, f"exited with code {rc}"
             else:
                 code, detail = None, "ended while not watched by this Podium process; exit status unknown"
-        if code not in (None, 0) and "address already in use" in self.tail_text(rec.replica_id, 20).lower():
+        if code not in (None, 0) and "address already in use" in self.read_tail(rec.replica_id, 20).lower():
             detail += f" (port {rec.port} was taken: address already in use; a restart picks another port)"
         return code, detail
 
@@ -299,8 +299,12 @@ class LocalBackend:
             return logfiles.follow(d, tail, lambda: self._poll(replica_id).phase == RunPhase.RUNNING)
         return _iterate(logfiles.tail_lines(d, tail))
 
-    def tail_text(self, replica_id: str, lines: int = 20) -> str:
+    async def tail_text(self, replica_id: str, lines: int = 20) -> str:
         """The last lines of a replica's output, for failure messages ("" when there is none)."""
+        return self.read_tail(replica_id, lines)
+
+    def read_tail(self, replica_id: str, lines: int = 20) -> str:
+        """tail_text without the await: a local file read of at most a few blocks."""
         return "\n".join(logfiles.tail_lines(self.replica_dir(replica_id), lines))
 
     def prune(self, older_than_s: float) -> int:
