@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from podium.api.app import create_app
 from podium.api.deps import Services
@@ -113,7 +114,16 @@ async def _main(settings: Settings, admin_token: str) -> None:
     app.include_router(console_router)
     started = asyncio.Event()
     tasks = [
-        asyncio.create_task(serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop)),
+        asyncio.create_task(
+            serve(
+                gateway,
+                SyncWrites(app, controller.sync),
+                settings.host,
+                settings.port,
+                started=started,
+                should_exit=stop,
+            )
+        ),
         asyncio.create_task(controller.run(stop)),
         asyncio.create_task(autoscaler.run(stop)),
     ]
@@ -168,6 +178,30 @@ def _stats_source(gateway_ref: list[Gateway]):  # type: ignore[no-untyped-def]
         return gateway_ref[0].stats() if gateway_ref else {}
 
     return source
+
+
+class SyncWrites:
+    """Plain ASGI wrapper: a successful control-plane write answers only once the controller has run a
+    tick after it, so what the API confirmed is already routable (held until ready, never a 404)."""
+
+    def __init__(self, app: Any, sync: Callable[[], Awaitable[None]]) -> None:
+        self.app, self.sync = app, sync
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or not scope["path"].startswith("/v0/")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_sync(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 300:
+                await self.sync()
+            await send(message)
+
+        await self.app(scope, receive, send_after_sync)
 
 
 class TokenPublisher:

@@ -64,11 +64,31 @@ class Controller:
         self._wake = asyncio.Event()
         self._published: set[str] = set()
         self._specs: dict[str, tuple[str, EndpointSpec]] = {}
-        self.ticks = 0
+        self.ticks = 0  # ticks started
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
         self._wake.set()
+
+    async def sync(self, timeout_s: float = 2.0) -> None:
+        """Wait until a tick that starts after this call has finished: what the caller wrote before is then
+        reflected in the gateway's routes (an endpoint just created answers at once, held, not 404)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self.ticks + 1, fut))
+        self._wake.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+
+    def _tick_done(self, number: int) -> None:
+        keep = []
+        for target, fut in self._waiters:
+            if target <= number:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((target, fut))
+        self._waiters = keep
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.adopt()
@@ -77,6 +97,7 @@ class Controller:
                 await self.tick()
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")
+            self._tick_done(self.ticks)
             delay = self.tuning.probe_interval_starting_s if self.observer.busy else self.tuning.resync_interval_s
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
