@@ -132,12 +132,25 @@ def update(
     name: str = O.NAME,
     description: str = O.DESCRIPTION,
     image: str = O.IMAGE,
+    registry_username: str = O.REG_USER,
+    registry_password: str = O.REG_PASS,
+    registry_secret: str = O.REG_SECRET,
     container_command: str = O.COMMAND,
     container_port: int = O.PORT,
     args: list[str] = O.ARGS,
     env: list[str] = O.ENV,
     env_secret: list[str] = O.ENV_SECRET,
+    auth: str = O.AUTH,
+    token: str = O.TOKEN,
+    token_secret: str = O.TOKEN_SECRET,
     volume: list[str] = O.VOLUME,
+    subnet_id: str = O.SUBNET,
+    platform: str = O.PLATFORM,
+    preset: str = O.PRESET,
+    disk_size: str = O.DISK,
+    shm_size: str = O.SHM,
+    ssh_key: str = O.SSH_KEY,
+    public: bool = O.PUBLIC,
     gpu_type: str = O.GPU_TYPE,
     gpu_count: int = O.GPU_COUNT,
     min_replicas: int = O.MIN_REPLICAS,
@@ -275,4 +288,3 @@ def logs(
                 typer.echo(chunk, nl=False)
     except KeyboardInterrupt:
         pass
-

@@ -110,7 +110,7 @@ class SecretInfo:
     name: str
     description: str
     latest_version: int
-    keys: list[str]  # of the latest version
+    keys: list[str]  # of the latest version, or of the version the selector pins
     versions: list[SecretVersionInfo]
     created_at: float
     updated_at: float
@@ -159,10 +159,14 @@ class SecretService:
         return row
 
     async def info(self, selector: str) -> SecretInfo:
-        row = await self._row(_parse(selector).ref)
+        sel = _parse(selector)
+        row = await self._row(sel.ref)
         versions = await self.store.secret_versions(row.id)
         infos = [SecretVersionInfo(v.version, _keys(v), v.created_at) for v in versions]
-        latest = next((v.keys for v in infos if v.version == row.latest_version), [])
+        shown = sel.version or row.latest_version  # `name@2` shows version 2's keys
+        latest = next((v.keys for v in infos if v.version == shown), None)
+        if latest is None:
+            raise NotFound(f"secret {row.name!r} has no version {shown} (latest is {row.latest_version})")
         return SecretInfo(
             row.id, row.name, row.description, row.latest_version, latest, infos, row.created_at, row.updated_at
         )

@@ -1,0 +1,98 @@
+"""`podium template|region|platform …`: read the catalog (what can be deployed, where, on what)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from podium.cli.client import Api, fail
+from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
+
+templates = typer.Typer(help="Model templates (what `--template` and dedicated endpoints accept).")
+regions = typer.Typer(help="Regions and their inventory.")
+platforms = typer.Typer(help="Platforms (GPU types) and their presets.")
+
+
+def _templates_table(d: dict[str, Any]) -> str:
+    rows = [
+        (
+            t.get("model_name"),
+            t.get("flavor_name"),
+            t.get("gpu_type"),
+            ",".join(map(str, t.get("gpu_counts", []))),
+            ",".join(t.get("regions", [])),
+        )
+        for t in d["templates"]
+    ]
+    return render_table(["model", "flavor", "gpu type", "gpu counts", "regions"], rows, max_col=50)
+
+
+@templates.command("list")
+def template_list(
+    model: str = typer.Option(
+        None, "--model", help="Only this model, e.g. --model HuggingFaceTB/SmolLM2-135M-Instruct"
+    ),
+    gpu_type: str = typer.Option(None, "--gpu-type", help="Only this GPU type, e.g. --gpu-type cpu."),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """List templates: one row per (model, flavor, GPU type). Example: podium template list --gpu-type cpu"""
+    data = Api().get("/v0/dedicated_endpoints/templates")
+    data["templates"] = [
+        t
+        for t in data["templates"]
+        if (model is None or t.get("model_name") == model) and (gpu_type is None or t.get("gpu_type") == gpu_type)
+    ]
+    emit(data, fmt, _templates_table)
+
+
+@templates.command("get")
+def template_get(
+    model: str = typer.Argument(..., help="Model name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct."),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Every flavor and GPU option of one model. Example: podium template get openai/gpt-oss-20b --format yaml"""
+    data = Api().get("/v0/dedicated_endpoints/templates")
+    data["templates"] = [t for t in data["templates"] if t.get("model_name") == model]
+    if not data["templates"]:
+        fail(f"no template for model {model!r} (see `podium template list`)")
+    emit(data, fmt, _templates_table)
+
+
+def _inventory(inv: dict[str, int] | None) -> str:
+    return "not counted" if inv is None else ", ".join(f"{k}: {v}" for k, v in inv.items())
+
+
+@regions.command("list")
+def region_list(fmt: Format = FORMAT_OPTION) -> None:
+    """List regions and what each holds. Example: podium region list"""
+    emit(
+        Api().get("/v0/regions"),
+        fmt,
+        lambda d: render_table(
+            ["name", "runtime", "inventory"],
+            [
+                (r.get("name"), r.get("runtime") or r.get("backend"), _inventory(r.get("inventory")))
+                for r in d["regions"]
+            ],
+            max_col=70,
+        ),
+    )
+
+
+def _presets(p: dict[str, Any]) -> str:
+    return ", ".join(str(x.get("name") if isinstance(x, dict) else x) for x in p.get("presets") or [])
+
+
+@platforms.command("list")
+def platform_list(fmt: Format = FORMAT_OPTION) -> None:
+    """List platforms and their presets (`--platform`, `--preset`). Example: podium platform list"""
+    emit(
+        Api().get("/v0/platforms"),
+        fmt,
+        lambda d: render_table(
+            ["name", "gpu type", "presets"],
+            [(p.get("name"), p.get("gpu_type"), _presets(p)) for p in d["platforms"]],
+            max_col=90,
+        ),
+    )
