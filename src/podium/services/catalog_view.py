@@ -109,6 +109,8 @@ class CatalogView:
     @staticmethod
     def inventory_of(region: Any) -> dict[str, int] | None:
         explicit = _get(region, "inventory")
+        if callable(getattr(explicit, "counts", None)):  # podium.catalog.inventory.Inventory
+            return {str(k): int(v) for k, v in explicit.counts().items()}
         if isinstance(explicit, Mapping):
             return {str(k): int(v if isinstance(v, int) else len(v)) for k, v in explicit.items()}
         if explicit is not None and not isinstance(explicit, Mapping):
@@ -120,7 +122,7 @@ class CatalogView:
             return None
         inv = {str(t): len(ix) if not isinstance(ix, int) else ix for t, ix in dict(devices).items()}
         slots = _get(region, "cpu_slots")
-        inv["cpu"] = int(slots) if slots is not None else (os.cpu_count() or 1)
+        inv["cpu"] = int(slots) if isinstance(slots, int) else (os.cpu_count() or 1)
         return inv
 
     def platform(self, name: str) -> dict[str, Any]:
@@ -151,6 +153,7 @@ def _flatten_template(t: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "model_name": model,
                     "flavor_name": f.get("flavor_name") or f.get("name") or "base",
+                    "description": f.get("description") or t.get("description") or "",
                     "gpu_type": opt.get("gpu_type", "cpu"),
                     "gpu_counts": list(opt.get("gpu_counts") or [opt.get("gpu_count", 0)]),
                     "regions": list(opt.get("regions") or f.get("regions") or t.get("regions") or []),
