@@ -32,8 +32,10 @@ class StatusOut(Out):
     state: str
     instances: list[InstanceOut]
     ready_replicas: int
-    desired_replicas: int
-    autoscaler_reason: str
+    live_replicas: int
+    desired_replicas: int  # the autoscaler's decision, within [min, max]; 0 when stopped
+    autoscaler_reason: str  # why it decided so (e.g. "queue delay 2.3s > 2s")
+    billable: bool  # at least one replica holds resources
     url: str
     urls: dict[str, str]
     last_error: str | None
@@ -75,6 +77,8 @@ def endpoint_out(rec: EndpointRecord, base_url: str, token: str | None = None) -
             state=row.state,
             instances=instances,
             ready_replicas=sum(1 for i in instances if i.state == "ready"),
+            live_replicas=len(instances),
+            billable=any(r.started_at is not None for r in rec.replicas),
             desired_replicas=max(s.min_replicas, min(s.max_replicas, desired)) if spec.enabled else 0,
             autoscaler_reason=row.desired_reason or "",
             url=f"{base_url}/v1",
