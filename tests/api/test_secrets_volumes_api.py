@@ -152,3 +152,20 @@ async def test_regions_platforms_presets(capi) -> None:
     # the preset's 2 GPUs are now reserved: another min-1 endpoint on 1 GPU does not fit
     again = await client.post("/v0/endpoints", json={**body, "compute": {"gpu_type": "h100", "gpu_count": 1}})
     assert again.status_code == 409
+
+
+async def test_controller_helpers_resolve_what_replicas_need(api, tmp_path: Path) -> None:
+    """What the controller calls at replica start: env from secrets, registry credentials, volume paths."""
+    client, _, _ = api
+    plane = client._transport.app.state.services.extra["control_plane"]  # type: ignore[attr-defined]
+    await secret(client, "hf", {"HF_TOKEN": "hf-1"})
+    await secret(client, "reg", {"REGISTRY_USERNAME": "u", "REGISTRY_PASSWORD": "p"})
+    await client.post("/v0/volumes", json={"name": "models"})
+    assert await plane.resolve_env({"HF_TOKEN": "hf", "TOKEN_V1": "hf@1:HF_TOKEN"}) == {
+        "HF_TOKEN": "hf-1",
+        "TOKEN_V1": "hf-1",
+    }
+    assert await plane.registry_credentials("reg") == ("u", "p")
+    assert await plane.volume_source("models") == str(tmp_path / "volumes" / "models")
+    assert await plane.volume_source("/srv/data") == "/srv/data"
+    assert await plane.volume_source("s3://b") == "s3://b"

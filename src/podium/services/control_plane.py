@@ -35,6 +35,15 @@ class ControlPlane:
         """For Controller(secrets=...): ENV_KEY -> selector  ==>  ENV_KEY -> value."""
         return await self.secrets.resolve_env(selectors)
 
+    async def registry_credentials(self, selector: str) -> tuple[str, str]:
+        """For the controller: `--registry-secret` -> (REGISTRY_USERNAME, REGISTRY_PASSWORD)."""
+        _, _, payload = await self.secrets.resolve(selector)
+        return payload.get("REGISTRY_USERNAME", ""), payload.get("REGISTRY_PASSWORD", "")
+
+    async def volume_source(self, source: str) -> str:
+        """For the controller: a mount's source as the runtime binds it (named volume -> its directory)."""
+        return await self.volumes.host_source(source)
+
     # --- the gate ------------------------------------------------------------------------------
 
     async def admit(self, spec: EndpointSpec, others: Iterable[EndpointSpec]) -> EndpointSpec:
