@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from podium.api.deps import Services, control_plane, require, services
+from podium.core.errors import Invalid
 from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import spec_of
 from podium.store.tables import VolumeRow
@@ -66,7 +67,10 @@ async def create_volume(
     plane: ControlPlane = Depends(control_plane),
     _: object = Depends(require("admin")),
 ) -> VolumeOut:
-    plane.catalog.region(body.region)  # 422 for an unknown region (when a catalog is loaded)
+    try:
+        plane.catalog.region(body.region)  # 422 for an unknown region (when a catalog is loaded)
+    except Invalid as exc:
+        raise Invalid("region", f"unknown region {body.region!r}") from exc
     row = await plane.volumes.create(body.name, body.description, body.size, body.region)
     return await _out(svc, row)
 
