@@ -57,7 +57,9 @@ class Controller:
     ) -> None:
         self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
         self.catalog, self.clock = catalog, clock
-        self.replicas = ReplicaManager(store, runtime, gateway, tuning, gpus or GpuPool({}), secrets, clock)
+        self.replicas = ReplicaManager(
+            store, runtime, gateway, tuning, gpus or GpuPool({}), secrets, clock, on_change=self.hint
+        )
         self.observer = Observer(
             store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed, prober=prober
         )
@@ -207,7 +209,8 @@ class Controller:
         self, row: EndpointRow, spec: EndpointSpec, work: object, p: Plan, target: int, failed: bool
     ) -> None:
         replicas = await self.store.live_replicas(row.id)
-        ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY]
+        leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
+        ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
         self.gateway.set_route(route_of(row, spec, work, ready))  # type: ignore[arg-type]
         self._published.add(row.id)
         state = derive_state(row, spec, replicas, target, failed)

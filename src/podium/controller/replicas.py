@@ -39,8 +39,10 @@ class ReplicaManager:
         gpus: GpuPool,
         secrets: SecretEnvResolver,
         clock: Callable[[], float],
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
+        self.on_change = on_change
         self.gpus, self.secrets, self.clock = gpus, secrets, clock
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._gpu_type: dict[str, str] = {}  # replica -> gpu type it holds, for release
@@ -137,6 +139,7 @@ class ReplicaManager:
             log.exception("drain of %s failed", rid)
         finally:
             self._draining.pop(rid, None)
+            self.on_change()  # republish routes and the endpoint's state (e.g. idle after the last one)
 
     async def _mark_stopped(self, rid: str, endpoint_id: str) -> None:
         rows = [r for r in await self.store.live_replicas(endpoint_id) if r.id == rid]
