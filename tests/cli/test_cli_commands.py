@@ -156,3 +156,28 @@ def _resolve(data_dir: Path, endpoint_id: str) -> tuple[str, str | None]:
             await store.close()
 
     return asyncio.run(run())
+
+
+def test_auth_registry_and_template_flags(cli: Cli) -> None:
+    generated = cli.json("endpoint", "create", "--name", "g", "--container-command", CMD, "--auth", "token")
+    assert generated["token"].startswith("ep_") and generated["spec"]["auth"]["mode"] == "token"
+    assert (
+        "shown only now"
+        in cli("endpoint", "create", "--name", "t", "--container-command", CMD, "--auth", "token").stdout
+    )
+    given = cli.json(
+        "endpoint", "create", "--name", "r", "--container-command", CMD, "--token", "my-token",
+        "--image", "registry.local/bot:1", "--registry-username", "robot", "--registry-password", "hunter2",
+    )  # fmt: skip
+    assert given["token"] == "my-token" and given["spec"]["container"]["registry"]["username"] == "robot"
+    shown = cli("endpoint", "get", given["id"], "--format", "yaml").stdout
+    assert "hunter2" not in shown and "my-token" not in shown  # neither is ever shown again
+    tpl = cli.json(
+        "endpoint", "create", "--name", "llm", "--template", "big/llm", "--flavor", "fast", "--region", "local",
+        "--gpu-type", "h100", "--gpu-count", "2", "--min-replicas", "0", "--max-replicas", "2",
+    )  # fmt: skip
+    assert tpl["kind"] == "template" and tpl["spec"]["template"] == {"model_name": "big/llm", "flavor_name": "fast"}
+    assert cli.json("endpoint", "get", tpl["routing_key"])["id"] == tpl["id"]
+    bad = cli("endpoint", "create", "--name", "x", "--template", "big/llm", "--flavor", "fast", "--gpu-type", "h100",
+              "--gpu-count", "1", ok=False)  # fmt: skip
+    assert bad.exit_code == 1 and "template" in bad.output

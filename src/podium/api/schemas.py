@@ -57,8 +57,20 @@ class EndpointOut(Out):
     token: str | None = None  # only in the create answer, when Podium generated or took a token
 
 
+MASK = "********"
+
+
+def masked(spec: EndpointSpec) -> EndpointSpec:
+    """A registry password given inline is stored (the runtime needs it) but never shown back."""
+    c = spec.container
+    if c is None or not c.registry.password:
+        return spec
+    registry = c.registry.model_copy(update={"password": MASK})
+    return spec.model_copy(update={"container": c.model_copy(update={"registry": registry})})
+
+
 def endpoint_out(rec: EndpointRecord, base_url: str, token: str | None = None) -> EndpointOut:
-    row, spec = rec.row, rec.spec
+    row, spec = rec.row, masked(rec.spec)
     s = spec.scaling
     desired = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
     instances = [_instance(r) for r in rec.replicas]
