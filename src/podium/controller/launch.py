@@ -18,13 +18,22 @@ from podium.store.tables import EndpointRow
 
 
 class RecipeLike(Protocol):
-    command: list[str] | None
-    image: str | None
-    args: list[str]
-    port: int
-    env: dict[str, str]
-    health_check_path: str
-    served_model_name: str | None
+    """What the controller reads of a catalog recipe (read-only: recipes are frozen)."""
+
+    @property
+    def command(self) -> list[str] | None: ...
+    @property
+    def image(self) -> str | None: ...
+    @property
+    def args(self) -> list[str]: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def env(self) -> dict[str, str]: ...
+    @property
+    def health_check_path(self) -> str: ...
+    @property
+    def served_model_name(self) -> str | None: ...
 
 
 class RecipeResolver(Protocol):
