@@ -43,6 +43,9 @@ class LaunchSpec:
     shm_size_bytes: int | None = None
     registry_username: str | None = None
     registry_password: str | None = None
+    # Container runtimes only: arguments for the image's own entrypoint, used when `command` is None
+    # (with a command, put the arguments in it). `$PORT` is expanded here too.
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
