@@ -40,6 +40,10 @@ class Handler(BaseHTTPRequestHandler):
             marker = os.environ.get("REPLICA_UNHEALTHY_FILE")
             self._send(503 if marker and os.path.exists(marker) else 200, {"pid": os.getpid()})
             return
+        if url.path == "/env":
+            name = parse_qs(url.query).get("name", [""])[0]
+            self._send(200, {"name": name, "value": os.environ.get(name)})
+            return
         if url.path == "/slow":
             time.sleep(float(parse_qs(url.query).get("s", ["1"])[0]))
         COUNTS["served"] += 1
