@@ -297,7 +297,7 @@ class LocalBackend:
         d = self.replica_dir(replica_id)
         if follow:
             return logfiles.follow(d, tail, lambda: self._poll(replica_id).phase == RunPhase.RUNNING)
-        return _iterate(logfiles.tail_lines(d, tail))
+        return _tail_iter(d, tail)
 
     async def tail_text(self, replica_id: str, lines: int = 20) -> str:
         """The last lines of a replica's output, for failure messages ("" when there is none)."""
@@ -332,6 +332,7 @@ def _alive(rec: ReplicaRecord) -> bool:
     return rec.pid is not None and rec.start_time is not None and procfs.is_same_alive(rec.pid, rec.start_time)
 
 
-async def _iterate(lines: list[str]) -> AsyncIterator[str]:
-    for line in lines:
+async def _tail_iter(directory: Path, tail: int) -> AsyncIterator[str]:
+    """A large tail reads megabytes across rotated files: off the event loop."""
+    for line in await asyncio.to_thread(logfiles.tail_lines, directory, tail):
         yield line
