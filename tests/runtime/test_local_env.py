@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,3 +80,9 @@ async def test_volumes_by_env_and_symlink(backend: LocalBackend, tmp_path: Path)
     await backend.stop("rep-vol", 2)
     assert not mount.exists() and not mount.is_symlink()  # our link goes with the last user
     assert taken.is_dir() and (source / "weights.bin").exists()  # never touched
+
+
+async def test_python_output_arrives_unbuffered(backend: LocalBackend) -> None:
+    argv = [sys.executable, "-c", "import time; print('no flush needed'); time.sleep(30)"]  # no -u
+    await backend.start(spec("rep-unbuf", argv))
+    await wait_line(backend, "rep-unbuf", "no flush needed", timeout=3)

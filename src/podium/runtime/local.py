@@ -62,7 +62,7 @@ class LocalBackend:
         base_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
     ) -> None:
-        self.root = Path(data_dir) / "replicas"
+        self.root = Path(data_dir).absolute() / "replicas"  # absolute: it is in supervisors' argv
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.log_max_bytes, self.log_backups = log_max_bytes, log_backups
@@ -109,6 +109,7 @@ class LocalBackend:
         try:
             proc = self._spawn(d, argv, env)  # vfork+exec: ~0.5 ms; a thread hop costs more
         except OSError as e:  # the python for the supervisor itself is missing: rare
+            mark_ended(d)
             return self._refused(spec, f"cannot start the supervisor: {e}", code=126)
         self._children[spec.replica_id] = proc
         rec.pid, rec.start_time = proc.pid, procfs.start_time(proc.pid)

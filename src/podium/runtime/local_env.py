@@ -45,6 +45,8 @@ def replica_env(spec: LaunchSpec, base: Mapping[str, str], port: int) -> dict[st
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpus)  # "" = no GPU for CPU replicas
     # CUDA numbers devices fastest-first by default; the inventory uses nvidia-smi's (PCI bus) order.
     env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    # Output goes to a pipe: without this, Python servers' logs would arrive in 8 KiB blocks.
+    env.setdefault("PYTHONUNBUFFERED", "1")
     for vol in spec.volumes:
         env[volume_env_name(vol.container_path)] = _host_source(vol)
     return env
