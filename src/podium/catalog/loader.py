@@ -137,6 +137,8 @@ def check(m: Merged) -> None:
         _check_placeholders(strings, f"catalog file {m.origin[f'engine:{e.name}']}: engine {e.name!r}")
     for p in m.platforms.values():
         where = f"catalog file {m.origin[f'platform:{p.name}']}: platform {p.name!r}"
+        if not p.presets:
+            raise CatalogError(f"{where}: has no presets")
         if p.gpu_type != CPU and p.gpu_type not in m.gpu_types:
             raise CatalogError(f"{where}: gpu_type {p.gpu_type!r} is not a known GPU type ({_known(m.gpu_types)})")
         for preset in p.presets:

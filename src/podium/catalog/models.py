@@ -150,9 +150,9 @@ class Preset(Spec):
 
 class Platform(Spec):
     name: Name
-    gpu_type: str = Field(description="a gpu_types name, or cpu")
+    gpu_type: str | None = Field(default=None, description="a gpu_types name, or cpu (required, in some file)")
     description: str = ""
-    presets: list[Preset] = Field(min_length=1)
+    presets: list[Preset] = Field(default_factory=list, description="merged by name across files")
 
     def preset(self, name: str) -> Preset:
         for p in self.presets:
