@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -189,3 +190,14 @@ async def test_old_ended_replica_dirs_are_pruned(make_backend, data_dir: Path) -
     make_backend()  # a restarted Podium prunes what ended long ago, never what runs
     assert not (data_dir / "replicas" / "rep-old").exists()
     assert (await backend.poll("rep-live")).phase == RunPhase.RUNNING
+
+
+async def test_concurrent_starts_get_distinct_working_ports(backend: LocalBackend) -> None:
+    argv = [PY, "-m", "http.server", "$PORT", "--bind", "127.0.0.1"]
+    started = await asyncio.gather(*(backend.start(spec(f"rep-p{i}", argv)) for i in range(6)))
+    addresses = [o.address for o in started]
+    assert len(set(addresses)) == 6
+    for address in addresses:
+        assert address is not None
+        await wait_port(address, timeout=10)
+    assert all(o.phase == RunPhase.RUNNING for o in await backend.list())
