@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.core.errors import NotFound
+from podium.core.errors import Invalid, NotFound
 
 
 @dataclass
@@ -68,8 +68,18 @@ class FakeCatalog:
         return self._regions[name]
 
     def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> FakeRecipe:
-        for t in TEMPLATES:
-            same = (t["model_name"], t["flavor_name"], t["gpu_type"]) == (model_name, flavor_name, gpu_type)
-            if same and gpu_count in t["gpu_counts"] and region in t["regions"]:
-                return FakeRecipe()
-        raise KeyError(f"no template {model_name}/{flavor_name} on {gpu_count}x {gpu_type} in {region}")
+        """Like the real catalog: Invalid naming the first bad field, in the dedicated view's names."""
+        offers = [t for t in TEMPLATES if t["model_name"] == model_name]
+        if not offers:
+            raise Invalid("model_name", f"unknown template {model_name!r}")
+        offers = [t for t in offers if t["flavor_name"] == flavor_name]
+        if not offers:
+            raise Invalid("flavor_name", f"{model_name} has no flavor {flavor_name!r}")
+        offers = [t for t in offers if t["gpu_type"] == gpu_type]
+        if not offers:
+            raise Invalid("gpu_type", f"{model_name} does not run on {gpu_type!r}")
+        if gpu_count not in offers[0]["gpu_counts"]:
+            raise Invalid("gpu_count", f"{model_name} on {gpu_type} takes gpu_count {offers[0]['gpu_counts']}")
+        if region not in offers[0]["regions"]:
+            raise Invalid("region", f"not offered in {region!r}")
+        return FakeRecipe()

@@ -84,8 +84,8 @@ async def test_patch_errors(capi) -> None:
         ({"model_name": "tiny/chat"}, 422, "model_name"),
         ({"scaling": {"min_replica": 1}}, 422, "scaling.min_replica"),
         ({"scaling": {"min_replicas": 3, "max_replicas": 1}}, 422, "scaling"),
-        ({"gpu_count": 7}, 422, "model_name"),  # no such template offering: named by the view
-        ({"gpu_type": "l40s"}, 422, "model_name"),
+        ({"gpu_count": 7}, 422, "gpu_count"),  # no such template offering: named as this view names it
+        ({"gpu_type": "l40s"}, 422, "gpu_type"),
     ]
     for body, status, field in cases:
         resp = await client.patch(f"/v0/dedicated_endpoints/{eid}", json=body)
@@ -99,7 +99,8 @@ async def test_create_errors(capi) -> None:
     cases = [
         ({**BIG, "model_name": "no/such"}, "model_name"),
         ({**BIG, "region": "mars"}, "region"),
-        ({**BIG, "gpu_count": 3}, "model_name"),
+        ({**BIG, "gpu_count": 3}, "gpu_count"),
+        ({**BIG, "flavor_name": "slow"}, "flavor_name"),
         ({**BIG, "extra": 1}, "extra"),
         ({k: v for k, v in BIG.items() if k != "name"}, "name"),
     ]

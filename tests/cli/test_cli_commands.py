@@ -54,7 +54,8 @@ def test_catalog_commands(cli: Cli) -> None:
     assert "big/llm" in cli("template", "list").stdout
     assert {t["gpu_type"] for t in cli.json("template", "list", "--gpu-type", "cpu")["templates"]} == {"cpu"}
     got = yaml.safe_load(cli("template", "get", "big/llm", "--format", "yaml").stdout)
-    assert {t["flavor_name"] for t in got["templates"]} == {"base", "fast"}
+    assert {f["flavor_name"] for f in got["flavors"]} == {"base", "fast"}
+    assert "fast" in cli("template", "get", "big/llm").stdout
     assert cli("template", "get", "no/such", ok=False).exit_code != 0
     assert "h100: 2" in cli("region", "list").stdout
     assert cli.json("region", "list")["regions"][0]["inventory"]["h100"] == 2
@@ -180,4 +181,4 @@ def test_auth_registry_and_template_flags(cli: Cli) -> None:
     assert cli.json("endpoint", "get", tpl["routing_key"])["id"] == tpl["id"]
     bad = cli("endpoint", "create", "--name", "x", "--template", "big/llm", "--flavor", "fast", "--gpu-type", "h100",
               "--gpu-count", "1", ok=False)  # fmt: skip
-    assert bad.exit_code == 1 and "template" in bad.output
+    assert bad.exit_code == 1 and "compute.gpu_count" in bad.output

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from podium.cli.client import Api, fail
+from podium.cli.client import Api
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
 
 templates = typer.Typer(help="Model templates (what `--template` and dedicated endpoints accept).")
@@ -51,12 +51,27 @@ def template_get(
     model: str = typer.Argument(..., help="Model name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct."),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Every flavor and GPU option of one model. Example: podium template get openai/gpt-oss-20b --format yaml"""
-    data = Api().get("/v0/dedicated_endpoints/templates")
-    data["templates"] = [t for t in data["templates"] if t.get("model_name") == model]
-    if not data["templates"]:
-        fail(f"no template for model {model!r} (see `podium template list`)")
-    emit(data, fmt, _templates_table)
+    """Every flavor of one model: what it is for, GPU options, regions (json/yaml add the recipes).
+
+    Example: podium template get openai/gpt-oss-20b --format yaml
+    """
+    emit(Api().get(f"/v0/templates/{model}"), fmt, _describe_table)
+
+
+def _describe_table(d: dict[str, Any]) -> str:
+    rows = [
+        (
+            fl.get("flavor_name"),
+            g.get("gpu_type"),
+            ",".join(map(str, g.get("gpu_counts") or [])),
+            ",".join(g.get("regions") or []),
+            fl.get("description"),
+        )
+        for fl in d.get("flavors", [])
+        for g in fl.get("gpus", [])
+    ]
+    head = f"{d.get('model_name')}  {d.get('description') or ''}".rstrip()
+    return head + "\n\n" + render_table(["flavor", "gpu type", "gpu counts", "regions", "what for"], rows, max_col=70)
 
 
 def _inventory(inv: dict[str, int] | None) -> str:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from podium.core.errors import Invalid
+from podium.core.errors import Invalid, NotFound
 
 
 class CatalogLike(Protocol):
@@ -74,6 +74,24 @@ class CatalogView:
             elif isinstance(data, dict):
                 out.extend(_flatten_template(data))
         return out
+
+    def describe(self, model_name: str) -> dict[str, Any]:
+        """One model with every flavor and GPU option (and, where the catalog renders them, recipes)."""
+        if self.catalog is not None and hasattr(self.catalog, "describe"):
+            try:
+                return dict(dump(self.catalog.describe(model_name)))
+            except Exception as exc:
+                raise NotFound(f"no template {model_name!r} (see `podium template list`)") from exc
+        items = [t for t in self.templates() if t.get("model_name") == model_name]
+        if not items:
+            raise NotFound(f"no template {model_name!r} (see `podium template list`)")
+        flavors: dict[str, dict[str, Any]] = {}
+        for t in items:
+            fl = flavors.setdefault(
+                t["flavor_name"], {"flavor_name": t["flavor_name"], "description": t.get("description", ""), "gpus": []}
+            )
+            fl["gpus"].append({k: t.get(k) for k in ("gpu_type", "gpu_counts", "regions")})
+        return {"model_name": model_name, "flavors": list(flavors.values())}
 
     def platforms(self) -> list[dict[str, Any]]:
         if self.catalog is None or not hasattr(self.catalog, "platforms"):

@@ -13,6 +13,15 @@ class TemplateCatalog(Protocol):
     def region(self, name: str) -> object: ...
 
 
+_SPEC_FIELDS = {
+    "model_name": "template.model_name",
+    "flavor_name": "template.flavor_name",
+    "gpu_type": "compute.gpu_type",
+    "gpu_count": "compute.gpu_count",
+    "region": "compute.region",
+}
+
+
 class SourceValidator:
     def __init__(self, catalog: TemplateCatalog | None, runtime_name: str) -> None:
         self.catalog = catalog
@@ -38,8 +47,10 @@ class SourceValidator:
         t, c = spec.template, spec.compute
         try:
             self.catalog.resolve(t.model_name, t.flavor_name, c.gpu_type, c.gpu_count, c.region)
-        except Invalid:
-            raise
+        except Invalid as exc:  # the catalog names its own fields; say where they are in the spec
+            field = _SPEC_FIELDS.get(exc.field, exc.field)
+            message = exc.message.removeprefix(f"{exc.field}: ")
+            raise Invalid(field, message) from exc
         except Exception as exc:  # the catalog's NotFound/KeyError/ValueError: an invalid combination
             message = exc.message if isinstance(exc, PodiumError) else str(exc).strip("'\"")
             raise Invalid(

@@ -62,3 +62,11 @@ async def list_templates(
 ) -> TemplatesOut:
     """Same as /v0/dedicated_endpoints/templates."""
     return TemplatesOut(templates=plane.catalog.templates())
+
+
+@router.get("/templates/{model_name:path}", response_model=dict[str, Any])
+async def get_template(
+    model_name: str, plane: ControlPlane = Depends(control_plane), _: object = Depends(require("read"))
+) -> dict[str, Any]:
+    """One model (names contain '/'): every flavor, its purpose, GPU options and regions."""
+    return plane.catalog.describe(model_name)
