@@ -182,3 +182,15 @@ def test_auth_registry_and_template_flags(cli: Cli) -> None:
     bad = cli("endpoint", "create", "--name", "x", "--template", "big/llm", "--flavor", "fast", "--gpu-type", "h100",
               "--gpu-count", "1", ok=False)  # fmt: skip
     assert bad.exit_code == 1 and "compute.gpu_count" in bad.output
+
+
+def test_token_commands(cli: Cli) -> None:
+    made = cli.json("token", "create", "--name", "ci", "--scope", "read,inference")
+    assert made["scopes"] == ["inference", "read"] and made["token"]
+    listed = cli("token", "list").stdout
+    assert "ci" in listed and made["token"] not in listed  # the value is shown only at creation
+    bad = cli("token", "create", "--name", "x", "--scope", "root", ok=False)
+    assert bad.exit_code == 1 and "scopes" in bad.output
+    cli("token", "revoke", made["id"])
+    assert "ci" not in cli("token", "list").stdout
+    assert cli("token", "revoke", made["id"], ok=False).exit_code == 1

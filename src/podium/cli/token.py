@@ -15,11 +15,17 @@ app = typer.Typer(help="Create, list and revoke platform tokens.", no_args_is_he
 @app.command()
 def create(
     name: str = typer.Option(..., "--name", help="What the token is for, e.g. --name ci-bot."),
-    scope: list[str] = typer.Option(["inference"], "--scope", help="admin, read or inference (repeatable)."),
+    scope: list[str] = typer.Option(
+        ["inference"],
+        "--scope",
+        "--scopes",
+        help="admin, read or inference (repeat, or comma-separate), e.g. --scope read,inference.",
+    ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Create a token; it is shown only now. Example: podium token create --name app --scope inference"""
-    data = Api().post("/v0/tokens", json={"name": name, "scopes": scope})
+    scopes = sorted({s.strip() for item in scope for s in item.split(",") if s.strip()})
+    data = Api().post("/v0/tokens", json={"name": name, "scopes": scopes})
     emit(
         data,
         fmt,
