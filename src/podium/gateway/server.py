@@ -3,22 +3,111 @@
 `/v1/*`, `/e/*` and `/metrics` are the gateway's hot path; every other path (`/v0`, `/healthz`,
 the console) goes to the control plane's ASGI app. Signals stay with the caller: `serve`
 returns when `should_exit` is set.
+
+Two listeners, same behaviour: "fast" (default; the built-in httptools server of listener.py)
+and "uvicorn" (uvicorn + a path dispatcher; kept for comparison and as a fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Generator
 from typing import Any
 
 import uvicorn
 
 from podium.gateway.app import Gateway, is_gateway_path
+from podium.gateway.http import Request
+from podium.gateway.listener import Connection, ListenerState, sweep_idle
+from podium.gateway.respond import ConnResponder, run_asgi
 
 ASGIApp = Any  # an ASGI 3 callable: (scope, receive, send) -> Awaitable[None]
 
 
+async def serve(
+    gateway: Gateway,
+    fallback: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    started: asyncio.Event | None = None,
+    should_exit: asyncio.Event,
+    listener: str = "fast",
+    keepalive_timeout_s: float = 75.0,
+    max_body_bytes: int = 64 * 1024 * 1024,
+    graceful_timeout_s: float = 5.0,
+) -> None:
+    if listener == "uvicorn":
+        await _serve_uvicorn(gateway, fallback, host, port, started, should_exit, keepalive_timeout_s)
+        return
+    await _serve_fast(
+        gateway,
+        fallback,
+        host,
+        port,
+        started,
+        should_exit,
+        keepalive_timeout_s=keepalive_timeout_s,
+        max_body_bytes=max_body_bytes,
+        graceful_timeout_s=graceful_timeout_s,
+    )
+
+
+async def _serve_fast(
+    gateway: Gateway,
+    fallback: ASGIApp,
+    host: str,
+    port: int,
+    started: asyncio.Event | None,
+    should_exit: asyncio.Event,
+    *,
+    keepalive_timeout_s: float,
+    max_body_bytes: int,
+    graceful_timeout_s: float,
+) -> None:
+    async def handle(conn: Connection, request: Request) -> None:
+        if is_gateway_path(request.path):
+            await gateway.handle(request, ConnResponder(conn))
+        else:
+            await run_asgi(fallback, conn, request)
+
+    state = ListenerState(
+        handle, max_body_bytes=max_body_bytes, keepalive_timeout_s=keepalive_timeout_s, clock=time.monotonic
+    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Connection(state), host, port, backlog=4096, reuse_address=True)
+    sweeper = asyncio.ensure_future(sweep_idle(state, should_exit))
+    if started is not None:
+        started.set()
+    try:
+        await should_exit.wait()
+    finally:
+        server.close()
+        await _drain_connections(state, graceful_timeout_s)
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+async def _drain_connections(state: ListenerState, grace_s: float) -> None:
+    """Close idle connections now; give busy ones `grace_s` to finish, then cut them."""
+    for conn in list(state.connections):
+        if conn.task is None:
+            conn.close()
+        else:
+            conn.keep_alive = False  # closes once the current answer is out
+    deadline = time.monotonic() + grace_s
+    while any(c.task is not None for c in state.connections) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    for conn in list(state.connections):
+        conn.close()
+        if conn.task is not None:
+            conn.task.cancel()
+
+
+# -- uvicorn --------------------------------------------------------------------------------------
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling (the process owner decides when to stop)."""
 
@@ -39,14 +128,14 @@ def dispatcher(gateway: Gateway, fallback: ASGIApp) -> ASGIApp:
     return app
 
 
-async def serve(
+async def _serve_uvicorn(
     gateway: Gateway,
     fallback: ASGIApp,
     host: str,
     port: int,
-    *,
-    started: asyncio.Event | None = None,
+    started: asyncio.Event | None,
     should_exit: asyncio.Event,
+    keepalive_timeout_s: float,
 ) -> None:
     config = uvicorn.Config(
         dispatcher(gateway, fallback),
@@ -57,7 +146,7 @@ async def serve(
         lifespan="off",
         access_log=False,
         log_level="warning",
-        timeout_keep_alive=75,
+        timeout_keep_alive=int(keepalive_timeout_s),
         backlog=4096,
     )
     server = _QuietServer(config)
