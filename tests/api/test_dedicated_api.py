@@ -142,3 +142,14 @@ async def test_min_replicas_are_reserved(capi) -> None:
     await create(client, {**BIG, "name": "d"})
     start = await client.post(f"/v0/endpoints/{b['endpoint_id']}/start")
     assert start.status_code == 409 and "free 0" in start.json()["error"]["message"]
+
+
+async def test_concurrent_creates_never_overbook(capi) -> None:
+    """Eight requests race for 2 GPUs (min 1 x 1 GPU each): exactly two win, six get 409."""
+    import asyncio
+
+    client, store, _ = capi
+    bodies = [{**BIG, "name": f"racer-{i}"} for i in range(8)]
+    answers = await asyncio.gather(*(client.post("/v0/dedicated_endpoints", json=b) for b in bodies))
+    assert sorted(r.status_code for r in answers) == [201, 201] + [409] * 6
+    assert len(await store.list_endpoints()) == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from podium.core.errors import Conflict
 from podium.core.specs import EndpointSpec
@@ -61,3 +63,22 @@ def test_demand_and_reservations_from_specs() -> None:
     assert demand_of(specs[0]) == Demand("local", "h100", 2, 1)
     assert reservations(specs, "local") == {"h100": 4, "cpu": 1}
     assert reservations(specs, "other") == {"h100": 1}
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["h100", "cpu", "l40s"]), st.integers(0, 4), st.integers(0, 3)), max_size=30),
+    st.integers(0, 8),
+    st.integers(0, 8),
+)
+@settings(max_examples=200, deadline=None)
+def test_accepted_reservations_never_exceed_the_inventory(
+    requests: list[tuple[str, int, int]], h100: int, cpu: int
+) -> None:
+    """Whatever arrives, in whatever order: what was accepted fits the inventory, per resource."""
+    inventory = {"h100": h100, "cpu": cpu}
+    held: dict[str, int] = {}
+    for resource, units, replicas in requests:
+        demand = Demand("local", resource, max(units, 1) if resource == "cpu" else units, replicas)
+        if check_reservation(demand, inventory, held).ok:
+            held[resource] = held.get(resource, 0) + demand.total
+    assert all(held.get(r, 0) <= inventory.get(r, 0) for r in held)
