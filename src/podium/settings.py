@@ -35,6 +35,8 @@ class Settings:
     database_url: str | None = None  # default: SQLite in the data dir
     admin_token: str | None = None  # PODIUM_ADMIN_TOKEN; else generated once into <data_dir>/admin_token
     public_url: str | None = None  # how clients reach this listener (shown in endpoint URLs)
+    controller_url: str | None = None  # roles api/gateway: where the controller's /internal/v0 is
+    advertise_url: str | None = None  # role gateway: the URL the controller pulls stats from
     controller: ControllerTuning = field(default_factory=ControllerTuning)
 
     @property
@@ -53,6 +55,8 @@ class Settings:
             env["admin_token"] = os.environ["PODIUM_ADMIN_TOKEN"]
         if os.environ.get("PODIUM_DATABASE_URL"):
             env["database_url"] = os.environ["PODIUM_DATABASE_URL"]
+        if os.environ.get("PODIUM_CONTROLLER_URL"):
+            env["controller_url"] = os.environ["PODIUM_CONTROLLER_URL"]
         if os.environ.get("PODIUM_PUBLIC_URL"):
             env["public_url"] = os.environ["PODIUM_PUBLIC_URL"]
         env.update({k: v for k, v in overrides.items() if v is not None})

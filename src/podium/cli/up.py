@@ -13,7 +13,22 @@ def up(
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address."),
     port: int = typer.Option(8800, "--port", help="Listen port: /v0 control plane, /v1 data plane, / console."),
     data_dir: Path = typer.Option(None, "--data-dir", help="State directory (default $PODIUM_DATA_DIR or ~/.podium)."),
-    role: str = typer.Option("all", "--role", help="all (default) | api | gateway | controller."),
+    role: str = typer.Option(
+        "all",
+        "--role",
+        help="all (default: everything in one process) | api | controller | gateway. Split roles talk over HTTP: "
+        "run one `--role controller`, then `--role api` and any number of `--role gateway` with --controller-url.",
+    ),
+    controller_url: str = typer.Option(
+        None,
+        "--controller-url",
+        help="Roles api/gateway: the controller's URL, e.g. http://10.0.0.5:8800 (env PODIUM_CONTROLLER_URL).",
+    ),
+    advertise_url: str = typer.Option(
+        None,
+        "--advertise-url",
+        help="Role gateway: the URL the controller reaches this gateway at (default: http://HOST:PORT).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning."),
 ) -> None:
     """Start Podium with embedded defaults: SQLite in the data dir, local runtime, one HTTP listener.
@@ -23,5 +38,12 @@ def up(
     """
     from podium.server import run
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir or default_data_dir(), role=role)
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        data_dir=data_dir or default_data_dir(),
+        role=role,
+        controller_url=controller_url,
+        advertise_url=advertise_url,
+    )
     raise typer.Exit(run(settings, log_level))

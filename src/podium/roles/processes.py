@@ -1,0 +1,325 @@
+"""What each `podium up --role` process runs. Every part is built here from Settings and passed
+explicitly; the roles differ only in which parts they build and how those parts reach each other
+(in-process calls for `all`, `/internal/v0` HTTP otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import uvicorn
+
+from podium.api.app import create_app
+from podium.api.deps import Services
+from podium.autoscaler.loop import Autoscaler
+from podium.catalog import Catalog
+from podium.console.pages import router as console_router
+from podium.controller.capacity import GpuPool
+from podium.controller.loop import Controller
+from podium.gateway.app import Gateway
+from podium.gateway.server import serve
+from podium.roles.follower import RouteFollower
+from podium.roles.internal import controller_router, gateway_app, install, token_guard
+from podium.roles.routebook import FanOut, RouteBook
+from podium.roles.wiring import SyncWrites, TokenPublisher
+from podium.runtime.local import LocalBackend
+from podium.services.endpoints import EndpointService
+from podium.services.scaling import StoreScalingAdapter
+from podium.services.tokens import TokenService
+from podium.services.validation import SourceValidator
+from podium.settings import Settings
+from podium.store.repos import Store
+
+log = logging.getLogger("podium")
+Task = Coroutine[Any, Any, None]
+
+
+async def main(settings: Settings, admin_token: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runners = {"all": run_all, "controller": run_controller, "api": run_api, "gateway": run_gateway}
+    await runners[settings.role](settings, admin_token, stop)
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    extra = [Path(p) for p in os.environ.get("PODIUM_CATALOG_DIR", "").split(os.pathsep) if p]
+    return Catalog.load([settings.data_dir / "catalog", *extra])
+
+
+def admin_hashes(store: Store) -> Callable[[], Awaitable[set[str]]]:
+    async def hashes() -> set[str]:
+        return {t.sha256 for t in await store.tokens() if "admin" in t.scopes.split(",")}
+
+    return hashes
+
+
+async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
+    """Everything in one process; other `--role gateway` processes may still attach to it."""
+    store, catalog = Store(settings.db_url), load_catalog(settings)
+    book = RouteBook(admin_token)
+    autoscaler_box: list[Autoscaler] = []  # the gateway needs the autoscaler's wake, built after it
+    gateway = Gateway(wake=lambda eid: autoscaler_box[0].wake(eid))
+    publisher = FanOut(gateway, book)
+    controller, autoscaler, runtime = _controller_stack(
+        settings, store, catalog, publisher, [_local_stats(gateway), book.stats]
+    )
+    autoscaler_box.append(autoscaler)
+    tokens_pub = TokenPublisher(store, publisher)
+    app = await _api_app(
+        settings, store, catalog, runtime, admin_token, controller.hint, tokens_pub.schedule, {"autoscaler": autoscaler}
+    )
+    install(
+        app,
+        controller_router(
+            book,
+            autoscaler.wake,
+            _hint_and_tokens(controller.hint, tokens_pub),
+            controller.sync,
+            token_guard(admin_hashes(store)),
+        ),
+    )
+    await tokens_pub.publish()
+    listener = serve(
+        gateway,
+        SyncWrites(app, controller.sync),
+        settings.host,
+        settings.port,
+        started=(started := asyncio.Event()),
+        should_exit=stop,
+    )
+    try:
+        await _run(settings, stop, started, listener, controller.run(stop), autoscaler.run(stop))
+    finally:
+        await controller.shutdown()
+        await gateway.aclose()
+        await book.close()
+        await store.close()
+
+
+async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
+    """Controller + autoscaler; gateways follow its routes, the api role hints it."""
+    store, catalog = Store(settings.db_url), load_catalog(settings)
+    book = RouteBook(admin_token)
+    controller, autoscaler, _ = _controller_stack(settings, store, catalog, book, [book.stats])
+    tokens_pub = TokenPublisher(store, book)
+    await TokenService(store).ensure_bootstrap(admin_token)
+    await tokens_pub.publish()
+    app = _health_app("controller")
+    install(
+        app,
+        controller_router(
+            book,
+            autoscaler.wake,
+            _hint_and_tokens(controller.hint, tokens_pub),
+            controller.sync,
+            token_guard(admin_hashes(store)),
+        ),
+    )
+    started = asyncio.Event()
+    try:
+        await _run(
+            settings,
+            stop,
+            started,
+            _serve_asgi(app, settings, started, stop),
+            controller.run(stop),
+            autoscaler.run(stop),
+        )
+    finally:
+        await controller.shutdown()
+        await book.close()
+        await store.close()
+
+
+async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
+    """The control plane and console only; writes are handed to the controller over HTTP."""
+    assert settings.controller_url
+    store, catalog = Store(settings.db_url), load_catalog(settings)
+    remote = RemoteController(settings.controller_url, admin_token)
+    runtime = LocalBackend(settings.data_dir)  # reads replica logs; starts nothing in this role
+    app = await _api_app(settings, store, catalog, runtime, admin_token, lambda _=None: remote.hint(), remote.hint, {})
+    started = asyncio.Event()
+    try:
+        await _run(settings, stop, started, _serve_asgi(SyncWrites(app, remote.sync), settings, started, stop))
+    finally:
+        await remote.close()
+        await store.close()
+
+
+async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
+    """The data plane only: routes and tokens follow the controller; stats are pulled by it."""
+    assert settings.controller_url
+    follower = RouteFollower(settings.controller_url, admin_token, settings.advertise_url or settings.base_url)
+    gateway = Gateway(wake=follower.wake)
+    follower.attach(gateway)
+    follower_task = asyncio.create_task(follower.run(stop))
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(follower.synced.wait(), 10)
+    if not follower.synced.is_set():
+        log.warning("no routes from %s yet; serving, will keep trying", settings.controller_url)
+    own = {hashlib.sha256(admin_token.encode()).hexdigest()}
+
+    async def allowed() -> set[str]:
+        return own
+
+    app = gateway_app(follower.stats, token_guard(allowed))
+    started = asyncio.Event()
+    try:
+        await _run(
+            settings,
+            stop,
+            started,
+            serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop),
+        )
+    finally:
+        stop.set()
+        await follower_task
+        await gateway.aclose()
+
+
+def _controller_stack(
+    settings: Settings, store: Store, catalog: Catalog, publisher: Any, sources: list[Any]
+) -> tuple[Controller, Autoscaler, LocalBackend]:
+    runtime = LocalBackend(settings.data_dir)
+    hint_box: list[Callable[[], None]] = []
+    autoscaler = Autoscaler(StoreScalingAdapter(store), sources, on_change=lambda: hint_box[0]())
+    controller = Controller(
+        store,
+        runtime,
+        publisher,
+        tuning=settings.controller,
+        catalog=catalog,
+        gpus=GpuPool(catalog.region("local").gpu_devices()),
+    )
+    hint_box.append(controller.hint)
+    return controller, autoscaler, runtime
+
+
+async def _api_app(
+    settings: Settings,
+    store: Store,
+    catalog: Catalog,
+    runtime: LocalBackend,
+    admin_token: str,
+    hint: Callable[..., None],
+    tokens_changed: Callable[[], None],
+    extra: dict[str, Any],
+) -> Any:
+    tokens = TokenService(store, on_change=tokens_changed)
+    await tokens.ensure_bootstrap(admin_token)
+    endpoints = EndpointService(store, hint, SourceValidator(catalog, runtime.name))
+    app = create_app(
+        Services(settings, tokens, endpoints, {"catalog": catalog, "runtime": runtime, "store": store, **extra})
+    )
+    app.include_router(console_router)
+    return app
+
+
+def _hint_and_tokens(hint: Callable[[], None], tokens: TokenPublisher) -> Callable[[], None]:
+    def both() -> None:
+        hint()
+        tokens.schedule()  # the api role may have created or revoked a token
+
+    return both
+
+
+def _local_stats(gateway: Gateway) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def source() -> dict[str, Any]:
+        return gateway.stats()
+
+    return source
+
+
+def _health_app(role: str) -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "role": role}
+
+    return app
+
+
+async def _serve_asgi(app: Any, settings: Settings, started: asyncio.Event, stop: asyncio.Event) -> None:
+    """uvicorn for roles without a data plane (their traffic is small: control calls and long-polls)."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    started.set()
+    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await task
+
+
+async def _run(settings: Settings, stop: asyncio.Event, started: asyncio.Event, listener: Task, *loops: Task) -> None:
+    tasks = [asyncio.create_task(listener), *(asyncio.create_task(c) for c in loops)]
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait([waiter, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+    if started.is_set():
+        print(f"podium ({settings.role}) serving on {settings.base_url} (data dir {settings.data_dir})", flush=True)
+    if not tasks[0].done():
+        await asyncio.wait([tasks[0], asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    waiter.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(t, timeout=10)
+    if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception() is not None:
+        raise RuntimeError("the listener failed") from tasks[0].exception()
+
+
+class RemoteController:
+    """The api role's handle on a controller in another process."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(total=5))
+        return self._session
+
+    def hint(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._post(wait=False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def sync(self) -> None:
+        await self._post(wait=True)
+
+    async def _post(self, wait: bool) -> None:
+        try:
+            async with self._client().post(f"{self.url}/internal/v0/hint", params={"wait": str(wait).lower()}):
+                pass
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("hint to controller %s failed: %s (it resyncs within a second)", self.url, exc)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,34 @@
+"""JSON forms of what crosses process boundaries: routes, tokens, stats."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from podium.core.stats import EndpointStats
+from podium.gateway.routes import EndpointRoute, PlatformToken, ReplicaRoute
+
+
+def route_to_json(route: EndpointRoute) -> dict[str, Any]:
+    return asdict(route)
+
+
+def route_from_json(data: dict[str, Any]) -> EndpointRoute:
+    replicas = tuple(ReplicaRoute(**r) for r in data.get("replicas", ()))
+    return EndpointRoute(**{**data, "replicas": replicas})
+
+
+def token_to_json(token: PlatformToken) -> dict[str, Any]:
+    return {"token_id": token.token_id, "sha256": token.sha256, "scopes": sorted(token.scopes)}
+
+
+def token_from_json(data: dict[str, Any]) -> PlatformToken:
+    return PlatformToken(data["token_id"], data["sha256"], frozenset(data["scopes"]))
+
+
+def stats_to_json(stats: EndpointStats) -> dict[str, Any]:
+    return asdict(stats)
+
+
+def stats_from_json(data: dict[str, Any]) -> EndpointStats:
+    return EndpointStats(**data)
