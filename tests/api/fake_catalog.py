@@ -13,7 +13,7 @@ class FakeRegion:
     name: str
     devices: dict[str, list[int]]
     cpu_slots: int = 4
-    url: str = "http://127.0.0.1:8800/v1"
+    data_plane_url: str | None = None  # None: the listener's own URL
 
     def gpu_devices(self) -> dict[str, list[int]]:
         return self.devices
@@ -51,7 +51,10 @@ PLATFORMS: list[dict[str, Any]] = [
 
 class FakeCatalog:
     def __init__(self, h100: int = 2, cpu_slots: int = 4) -> None:
-        self._regions = {"local": FakeRegion("local", {"h100": list(range(h100))}, cpu_slots)}
+        self._regions = {
+            "local": FakeRegion("local", {"h100": list(range(h100))}, cpu_slots),
+            "eu": FakeRegion("eu", {}, 2, "https://eu.podium.example/v1"),
+        }
 
     def templates(self) -> list[dict[str, Any]]:
         return TEMPLATES

@@ -40,3 +40,14 @@ async def test_status_block_shows_replicas_gpus_and_the_autoscaler(api) -> None:
     assert status["created_at"] <= status["updated_at"]
     stopped = (await client.post(f"/v0/endpoints/{ep['id']}/stop")).json()["status"]
     assert stopped["desired_replicas"] == 0 and stopped["state"] == "stopped"
+
+
+async def test_urls_follow_the_region(capi) -> None:
+    """A region with its own data plane answers its URL; the default is this listener."""
+    client, _, _ = capi
+    body = {"name": "e", "container": {"command": "srv $PORT"}, "scaling": {"min_replicas": 0}}
+    eu = (await client.post("/v0/endpoints", json={**body, "compute": {"region": "eu"}})).json()
+    assert eu["status"]["url"] == "https://eu.podium.example/v1"
+    assert eu["status"]["urls"]["app"] == f"https://eu.podium.example/e/{eu['app_name']}/"
+    local = (await client.post("/v0/endpoints", json=body)).json()
+    assert local["status"]["url"] == "http://127.0.0.1:8800/v1"

@@ -7,6 +7,7 @@ documented request/response fields (`model_name`, `gpu_type`, `scaling.min_repli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,7 +83,7 @@ class TemplatesOut(Strict):
     templates: list[dict[str, Any]]
 
 
-def dedicated_out(rec: EndpointRecord, base_url: str) -> DedicatedOut:
+def dedicated_out(rec: EndpointRecord, base_url: str | Callable[[str], str]) -> DedicatedOut:
     spec, row = rec.spec, rec.row
     assert spec.template is not None
     full = endpoint_out(rec, base_url)

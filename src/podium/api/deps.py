@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
+from podium.core.errors import PodiumError
 from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import EndpointService
 from podium.services.tokens import Principal, TokenService
@@ -48,3 +49,21 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 def control_plane(request: Request) -> ControlPlane:
     """Secrets, volumes and the catalog view, built by `create_app` when `podium up` did not."""
     return request.app.state.services.extra["control_plane"]  # type: ignore[no-any-return]
+
+
+def data_plane_urls(svc: Services) -> Callable[[str], str]:
+    """region -> the base URL clients call (the region's `data_plane_url`, else this listener)."""
+    plane = svc.extra.get("control_plane")
+
+    def url(region: str) -> str:
+        custom = None
+        if plane is not None:
+            try:
+                custom = getattr(plane.catalog.region(region), "data_plane_url", None)
+            except PodiumError:
+                custom = None
+        if isinstance(custom, str) and custom:
+            return custom.rstrip("/").removesuffix("/v1")
+        return svc.settings.base_url
+
+    return url

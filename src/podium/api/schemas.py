@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -69,8 +70,10 @@ def masked(spec: EndpointSpec) -> EndpointSpec:
     return spec.model_copy(update={"container": c.model_copy(update={"registry": registry})})
 
 
-def endpoint_out(rec: EndpointRecord, base_url: str, token: str | None = None) -> EndpointOut:
+def endpoint_out(rec: EndpointRecord, base_url: str | Callable[[str], str], token: str | None = None) -> EndpointOut:
+    """`base_url`: the data plane's base, or region -> base (regions may have their own URL)."""
     row, spec = rec.row, masked(rec.spec)
+    base_url = base_url(spec.compute.region) if callable(base_url) else base_url
     s = spec.scaling
     desired = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
     instances = [_instance(r) for r in rec.replicas]

@@ -18,7 +18,7 @@ from podium.api.dedicated_schemas import (
     renamed,
     spec_document,
 )
-from podium.api.deps import Services, control_plane, require, services
+from podium.api.deps import Services, control_plane, data_plane_urls, require, services
 from podium.api.routers.endpoints import validated
 from podium.core.errors import Invalid, NotFound
 from podium.services.control_plane import ControlPlane
@@ -68,20 +68,20 @@ async def create_dedicated(
         created = await svc.endpoints.create(spec, "template")
     except Invalid as exc:
         raise renamed(exc) from exc
-    return dedicated_out(created.record, svc.settings.base_url)
+    return dedicated_out(created.record, data_plane_urls(svc))
 
 
 @router.get("", response_model=DedicatedList)
 async def list_dedicated(svc: Services = Depends(services), _: object = Depends(require("read"))) -> DedicatedList:
     records = [r for r in await svc.endpoints.list_all() if r.spec.template is not None]
-    return DedicatedList(endpoints=[dedicated_out(r, svc.settings.base_url) for r in records])
+    return DedicatedList(endpoints=[dedicated_out(r, data_plane_urls(svc)) for r in records])
 
 
 @router.get("/{endpoint_id}", response_model=DedicatedOut)
 async def get_dedicated(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("read"))
 ) -> DedicatedOut:
-    return dedicated_out(await _dedicated(svc, endpoint_id), svc.settings.base_url)
+    return dedicated_out(await _dedicated(svc, endpoint_id), data_plane_urls(svc))
 
 
 @router.patch("/{endpoint_id}", response_model=DedicatedOut)
@@ -98,7 +98,7 @@ async def update_dedicated(
         record = await svc.endpoints.update(current.row.id, spec)
     except Invalid as exc:
         raise renamed(exc) from exc
-    return dedicated_out(record, svc.settings.base_url)
+    return dedicated_out(record, data_plane_urls(svc))
 
 
 @router.delete("/{endpoint_id}", response_model=DedicatedOut)
@@ -106,4 +106,4 @@ async def delete_dedicated(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> DedicatedOut:
     current = await _dedicated(svc, endpoint_id)
-    return dedicated_out(await svc.endpoints.delete(current.row.id), svc.settings.base_url)
+    return dedicated_out(await svc.endpoints.delete(current.row.id), data_plane_urls(svc))

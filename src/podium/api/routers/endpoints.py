@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import ValidationError
 
-from podium.api.deps import Services, require, services
+from podium.api.deps import Services, data_plane_urls, require, services
 from podium.api.schemas import EndpointOut, EndpointsOut, EventOut, EventsOut, deep_merge, endpoint_out
 from podium.core.errors import Invalid
 from podium.core.specs import EndpointSpec
@@ -29,19 +29,19 @@ async def create_endpoint(
     spec: EndpointSpec, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
     created = await svc.endpoints.create(spec, "template" if spec.template else "container")
-    return endpoint_out(created.record, svc.settings.base_url, created.token)
+    return endpoint_out(created.record, data_plane_urls(svc), created.token)
 
 
 @router.get("", response_model=EndpointsOut)
 async def list_endpoints(svc: Services = Depends(services), _: object = Depends(require("read"))) -> EndpointsOut:
-    return EndpointsOut(endpoints=[endpoint_out(r, svc.settings.base_url) for r in await svc.endpoints.list_all()])
+    return EndpointsOut(endpoints=[endpoint_out(r, data_plane_urls(svc)) for r in await svc.endpoints.list_all()])
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut)
 async def get_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("read"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.get(endpoint_id), svc.settings.base_url)
+    return endpoint_out(await svc.endpoints.get(endpoint_id), data_plane_urls(svc))
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
@@ -54,28 +54,28 @@ async def update_endpoint(
     current = await svc.endpoints.get(endpoint_id)
     spec = validated(deep_merge(current.spec.model_dump(mode="json"), patch))
     updated = await svc.endpoints.update_with_token(endpoint_id, spec)
-    return endpoint_out(updated.record, svc.settings.base_url, updated.token)
+    return endpoint_out(updated.record, data_plane_urls(svc), updated.token)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointOut, status_code=202)
 async def delete_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.delete(endpoint_id), svc.settings.base_url)
+    return endpoint_out(await svc.endpoints.delete(endpoint_id), data_plane_urls(svc))
 
 
 @router.post("/{endpoint_id}/start", response_model=EndpointOut)
 async def start_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, True), svc.settings.base_url)
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, True), data_plane_urls(svc))
 
 
 @router.post("/{endpoint_id}/stop", response_model=EndpointOut)
 async def stop_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, False), svc.settings.base_url)
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, False), data_plane_urls(svc))
 
 
 @router.get("/{endpoint_id}/events", response_model=EventsOut)
