@@ -100,3 +100,12 @@ async def test_names_and_payloads_are_checked(secrets: SecretService) -> None:
     await secrets.delete("ok", in_use_by=[])
     with pytest.raises(NotFound):
         await secrets.info("ok")
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    """api and controller roles may create the key at the same moment: all must read the same one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_master_key(tmp_path, env={}), range(16)))
+    assert len(keys) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["master_key"]

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,19 @@ def load_master_key(data_dir: Path, env: dict[str, str] | None = None) -> bytes:
     if path.exists():
         return _decode_key(path.read_text().strip(), str(path))
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = AESGCM.generate_key(bit_length=256)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # written whole to a private temp file, then linked into place: two processes starting at once
+    # (api and controller roles) both end up with the one key that won, never a half-written file
+    tmp = data_dir / f".master_key.{os.getpid()}.{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(base64.urlsafe_b64encode(key).decode() + "\n")
-    return key
+        f.write(base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode() + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return _decode_key(path.read_text().strip(), str(path))
 
 
 def _decode_key(text: str, where: str) -> bytes:
