@@ -169,3 +169,15 @@ async def test_controller_helpers_resolve_what_replicas_need(api, tmp_path: Path
     assert await plane.volume_source("models") == str(tmp_path / "volumes" / "models")
     assert await plane.volume_source("/srv/data") == "/srv/data"
     assert await plane.volume_source("s3://b") == "s3://b"
+
+
+async def test_a_version_without_auth_token_keeps_the_old_token(api) -> None:
+    client, store, _ = api
+    await secret(client, "ep-auth", {"AUTH_TOKEN": "one"})
+    body = {"name": "e", "container": CMD, "auth": {"mode": "token", "token_secret": "ep-auth"}}
+    ep = (await client.post("/v0/endpoints", json=body)).json()
+    resp = await client.post("/v0/secrets/ep-auth/versions", json={"payload": {"A": "1", "B": "2"}})
+    assert resp.status_code == 201 and resp.json()["latest_version"] == 2
+    assert (await store.get_endpoint(ep["id"])).auth_token_sha256 == sha256_hex("one")
+    events = (await client.get(f"/v0/endpoints/{ep['id']}/events")).json()["events"]
+    assert events[0]["kind"] == "token" and "AUTH_TOKEN" in events[0]["message"]

@@ -135,7 +135,11 @@ class EndpointService:
             sel = spec_of(row).auth.token_secret
             if not sel or "@" in sel or sel.partition(":")[0] not in (secret_id, secret_name):
                 continue
-            _, token_hash = await self._endpoint_token(spec_of(row))
+            try:
+                _, token_hash = await self._endpoint_token(spec_of(row))
+            except Invalid as exc:  # the new version lacks AUTH_TOKEN: keep serving with the old token
+                await self.store.add_event(row.id, "token", f"endpoint token kept: {exc.message}")
+                continue
             if token_hash != row.auth_token_sha256:
                 await self.store.update_endpoint(row.id, auth_token_sha256=token_hash, updated_at=row.updated_at)
                 await self.store.add_event(row.id, "token", f"endpoint token rotated with secret {secret_name!r}")
