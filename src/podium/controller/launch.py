@@ -6,8 +6,7 @@ Secrets are resolved here, at replica start, so a rotated secret reaches every n
 from __future__ import annotations
 
 import shlex
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from podium.core.errors import Invalid
@@ -40,14 +39,28 @@ class RecipeResolver(Protocol):
     def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> RecipeLike: ...
 
 
-# ENV_KEY -> secret selector  ==>  ENV_KEY -> value (raises NotFound for unknown secrets)
-SecretEnvResolver = Callable[[dict[str, str]], Awaitable[dict[str, str]]]
+class References(Protocol):
+    """What a spec names and the controller resolves at replica start (the control plane implements it):
+    secrets are read then, so a rotated secret reaches every new replica."""
+
+    async def resolve_env(self, selectors: dict[str, str]) -> dict[str, str]: ...
+    async def registry_credentials(self, selector: str) -> tuple[str, str]: ...
+    async def volume_source(self, source: str) -> str: ...
 
 
-async def no_secrets(selectors: dict[str, str]) -> dict[str, str]:
-    if selectors:
-        raise Invalid("container.env_secrets", "secrets are not configured on this server")
-    return {}
+class NoReferences:
+    """For a controller without a control plane (tests): nothing to resolve, names pass through."""
+
+    async def resolve_env(self, selectors: dict[str, str]) -> dict[str, str]:
+        if selectors:
+            raise Invalid("container.env_secrets", "secrets are not configured on this server")
+        return {}
+
+    async def registry_credentials(self, selector: str) -> tuple[str, str]:
+        raise Invalid("container.registry.secret", "secrets are not configured on this server")
+
+    async def volume_source(self, source: str) -> str:
+        return source
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,8 @@ class Workload:
     env_secrets: dict[str, str]
     health_check_path: str
     served_model_name: str | None
+    image_args: list[str] = field(default_factory=list)  # for the image's own entrypoint (container runtimes)
+    command_is_local: bool = False  # a template's host command: container runtimes run the image instead
 
 
 def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | None) -> Workload:
@@ -75,6 +90,7 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
             dict(c.env_secrets),
             spec.health_check_path,
             spec.served_model_name or routing_key,
+            image_args=[] if c.command else list(c.args),
         )
     assert spec.template is not None
     if catalog is None:
@@ -90,6 +106,8 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
         {},
         recipe.health_check_path,
         spec.served_model_name or recipe.served_model_name or t.model_name,
+        image_args=list(getattr(recipe, "container_args", [])),
+        command_is_local=True,
     )
 
 
@@ -100,10 +118,11 @@ async def launch_spec(
     spec: EndpointSpec,
     work: Workload,
     gpus: tuple[int, ...],
-    secrets: SecretEnvResolver,
+    refs: References,
+    container_runtime: bool = False,
 ) -> LaunchSpec:
     env = dict(work.env)
-    env.update(await secrets(work.env_secrets))
+    env.update(await refs.resolve_env(work.env_secrets))
     env.update(
         {
             "PODIUM_ENDPOINT_ID": row.id,
@@ -112,20 +131,29 @@ async def launch_spec(
             "PODIUM_SERVED_MODEL_NAME": work.served_model_name or row.routing_key,
         }
     )
-    volumes = tuple(VolumeBind(v.source, v.container_path, v.mode == VolumeMode.RO) for v in spec.volumes)
+    volumes = tuple(
+        [
+            VolumeBind(await refs.volume_source(v.source), v.container_path, v.mode == VolumeMode.RO)
+            for v in spec.volumes
+        ]
+    )
     registry = spec.container.registry if spec.container else None
+    user, password = (registry.username, registry.password) if registry else (None, None)
+    if registry and registry.secret:
+        user, password = await refs.registry_credentials(registry.secret)
     return LaunchSpec(
         replica_id=replica_id,
         endpoint_id=row.id,
-        command=work.command,
-        image=work.image,
+        command=None if container_runtime and work.command_is_local else work.command,
+        image=work.image if container_runtime else None,
+        args=tuple(work.image_args) if container_runtime else (),
         env=env,
         container_port=work.port,
         gpus=gpus,
         volumes=volumes,
         shm_size_bytes=parse_size(spec.compute.shm_size),
-        registry_username=registry.username if registry else None,
-        registry_password=registry.password if registry else None,
+        registry_username=user,
+        registry_password=password,
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from podium.controller.capacity import GpuPool
-from podium.controller.launch import RecipeResolver, SecretEnvResolver, no_secrets, route_of, workload_of
+from podium.controller.launch import NoReferences, RecipeResolver, References, route_of, workload_of
 from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, Plan, ReplicaInput, backoff_delay, plan
 from podium.controller.probe import HealthProbe
@@ -50,7 +50,7 @@ class Controller:
         *,
         tuning: ControllerTuning,
         catalog: RecipeResolver | None = None,
-        secrets: SecretEnvResolver = no_secrets,
+        refs: References | None = None,
         gpus: GpuPool | None = None,
         clock: Callable[[], float] = time.time,
         prober: HealthProbe | None = None,
@@ -58,7 +58,7 @@ class Controller:
         self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
         self.catalog, self.clock = catalog, clock
         self.replicas = ReplicaManager(
-            store, runtime, gateway, tuning, gpus or GpuPool({}), secrets, clock, on_change=self.hint
+            store, runtime, gateway, tuning, gpus or GpuPool({}), refs or NoReferences(), clock, on_change=self.hint
         )
         self.observer = Observer(
             store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed, prober=prober

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from podium.controller.capacity import GpuPool
-from podium.controller.launch import SecretEnvResolver, Workload, launch_spec
+from podium.controller.launch import References, Workload, launch_spec
 from podium.core.errors import PodiumError
 from podium.core.ids import replica_id
 from podium.core.specs import EndpointSpec
@@ -37,13 +37,13 @@ class ReplicaManager:
         gateway: RoutePublisher,
         tuning: ControllerTuning,
         gpus: GpuPool,
-        secrets: SecretEnvResolver,
+        refs: References,
         clock: Callable[[], float],
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.store, self.runtime, self.gateway, self.tuning = store, runtime, gateway, tuning
         self.on_change = on_change
-        self.gpus, self.secrets, self.clock = gpus, secrets, clock
+        self.gpus, self.refs, self.clock = gpus, refs, clock
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._gpu_type: dict[str, str] = {}  # replica -> gpu type it holds, for release
 
@@ -80,7 +80,15 @@ class ReplicaManager:
         )
         self._gpu_type[rid] = spec.compute.gpu_type
         try:
-            launch = await launch_spec(replica_id=rid, row=row, spec=spec, work=work, gpus=gpus, secrets=self.secrets)
+            launch = await launch_spec(
+                replica_id=rid,
+                row=row,
+                spec=spec,
+                work=work,
+                gpus=gpus,
+                refs=self.refs,
+                container_runtime=self.runtime.name != "local",
+            )
             obs = await self.runtime.start(launch)
         except PodiumError as exc:
             await self._start_failed(row, rid, gpus, str(exc))

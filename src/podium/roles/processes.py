@@ -31,6 +31,7 @@ from podium.roles.internal import controller_router, gateway_app, install, token
 from podium.roles.routebook import FanOut, RouteBook
 from podium.roles.wiring import SyncWrites, TokenPublisher
 from podium.runtime.local import LocalBackend
+from podium.services.control_plane import build_control_plane
 from podium.services.endpoints import EndpointService
 from podium.services.scaling import StoreScalingAdapter
 from podium.services.tokens import TokenService
@@ -199,6 +200,7 @@ def _controller_stack(
         publisher,
         tuning=settings.controller,
         catalog=catalog,
+        refs=build_control_plane(settings, store, catalog),  # secrets, registry credentials, named volumes
         gpus=GpuPool(catalog.region("local").gpu_devices()),
     )
     hint_box.append(controller.hint)
@@ -218,8 +220,14 @@ async def _api_app(
     tokens = TokenService(store, on_change=tokens_changed)
     await tokens.ensure_bootstrap(admin_token)
     endpoints = EndpointService(store, hint, SourceValidator(catalog, runtime.name))
+    plane = build_control_plane(settings, store, catalog)
     app = create_app(
-        Services(settings, tokens, endpoints, {"catalog": catalog, "runtime": runtime, "store": store, **extra})
+        Services(
+            settings,
+            tokens,
+            endpoints,
+            {"catalog": catalog, "runtime": runtime, "store": store, "control_plane": plane, **extra},
+        )
     )
     app.include_router(console_router)
     return app
