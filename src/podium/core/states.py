@@ -31,5 +31,10 @@ class ReplicaState(StrEnum):
     @property
     def is_live(self) -> bool:
         """Holds resources (a process, GPUs) right now."""
-        return self in (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaState.READY,
-                        ReplicaState.UNHEALTHY, ReplicaState.DRAINING)
+        return self in (
+            ReplicaState.PENDING,
+            ReplicaState.STARTING,
+            ReplicaState.READY,
+            ReplicaState.UNHEALTHY,
+            ReplicaState.DRAINING,
+        )
