@@ -79,16 +79,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     app = await _api_app(
         settings, store, catalog, runtime, admin_token, controller.hint, tokens_pub.schedule, {"autoscaler": autoscaler}
     )
-    install(
-        app,
-        controller_router(
-            book,
-            autoscaler.wake,
-            _hint_and_tokens(controller.hint, tokens_pub),
-            controller.sync,
-            token_guard(admin_hashes(store)),
-        ),
-    )
+    _serve_internal(app, book, store, controller, autoscaler, tokens_pub)
     await tokens_pub.publish()
     listener = serve(
         gateway,
@@ -116,16 +107,7 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     await TokenService(store).ensure_bootstrap(admin_token)
     await tokens_pub.publish()
     app = _health_app("controller")
-    install(
-        app,
-        controller_router(
-            book,
-            autoscaler.wake,
-            _hint_and_tokens(controller.hint, tokens_pub),
-            controller.sync,
-            token_guard(admin_hashes(store)),
-        ),
-    )
+    _serve_internal(app, book, store, controller, autoscaler, tokens_pub)
     started = asyncio.Event()
     try:
         await _run(
@@ -231,6 +213,20 @@ async def _api_app(
     )
     app.include_router(console_router)
     return app
+
+
+def _serve_internal(
+    app: Any, book: RouteBook, store: Store, controller: Controller, autoscaler: Autoscaler, tokens_pub: TokenPublisher
+) -> None:
+    """Mount `/internal/v0` for gateways and api processes in other processes."""
+    router = controller_router(
+        book,
+        autoscaler.wake,
+        _hint_and_tokens(controller.hint, tokens_pub),
+        controller.sync,
+        token_guard(admin_hashes(store)),
+    )
+    install(app, router)
 
 
 def _hint_and_tokens(hint: Callable[[], None], tokens: TokenPublisher) -> Callable[[], None]:
