@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from podium.core.errors import Conflict
 from podium.core.specs import EndpointSpec
-from podium.services.capacity import Demand, check_reservation, demand_of, require_capacity, reservations
+from podium.services.capacity import (
+    CPU_REPLICAS_PER_SLOT,
+    Demand,
+    check_reservation,
+    demand_of,
+    require_capacity,
+    reservations,
+)
 
 INV = {"h100": 4, "cpu": 2}
 
@@ -22,8 +29,9 @@ INV = {"h100": 4, "cpu": 2}
         (Demand("local", "h100", 2, 1), INV, {"h100": 2}, True),  # 2 needed, 2 free
         (Demand("local", "h100", 8, 0), INV, {"h100": 4}, True),  # min 0: nothing reserved
         (Demand("local", "l40s", 1, 1), INV, {}, False),  # type absent from a counted region
-        (Demand("local", "cpu", 1, 2), INV, {}, True),
-        (Demand("local", "cpu", 1, 1), INV, {"cpu": 2}, False),
+        (Demand("local", "cpu", 1, 8), INV, {}, True),  # 2 slots x 4 cpu replicas each
+        (Demand("local", "cpu", 1, 9), INV, {}, False),
+        (Demand("local", "cpu", 1, 1), INV, {"cpu": 8}, False),
         (Demand("local", "cpu", 1, 50), {"h100": 1}, {}, True),  # cpu slots not counted there
         (Demand("local", "h100", 1, 99), None, {}, True),  # region not counted at all
         (Demand("local", "h100", 1, 1), INV, {"h100": 9}, False),  # over-reserved (inventory shrank)
@@ -76,9 +84,10 @@ def test_accepted_reservations_never_exceed_the_inventory(
 ) -> None:
     """Whatever arrives, in whatever order: what was accepted fits the inventory, per resource."""
     inventory = {"h100": h100, "cpu": cpu}
+    limit = {"h100": h100, "cpu": cpu * CPU_REPLICAS_PER_SLOT}
     held: dict[str, int] = {}
     for resource, units, replicas in requests:
         demand = Demand("local", resource, max(units, 1) if resource == "cpu" else units, replicas)
         if check_reservation(demand, inventory, held).ok:
             held[resource] = held.get(resource, 0) + demand.total
-    assert all(held.get(r, 0) <= inventory.get(r, 0) for r in held)
+    assert all(held.get(r, 0) <= limit.get(r, 0) for r in held)

@@ -17,6 +17,10 @@ from podium.core.errors import Conflict
 from podium.core.specs import EndpointSpec
 
 CPU = "cpu"
+# A CPU slot is a core (the catalog's `cpu_slots`). CPU-only replicas (small models, container
+# endpoints' processes) are mostly idle, so each slot holds this many reserved replicas; the 409
+# still comes, with the numbers, long before a box is hopelessly oversubscribed.
+CPU_REPLICAS_PER_SLOT = 4
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class Demand:
 
     region: str
     resource: str
-    units: int  # per replica: GPUs, or 1 cpu slot for a CPU-only replica
+    units: int  # per replica: GPUs, or 1 cpu replica share for a CPU-only replica
     replicas: int
 
     @property
@@ -76,12 +80,16 @@ def check_reservation(demand: Demand, inventory: Mapping[str, int] | None, reser
         return Verdict(True, 0, None, held, "nothing to reserve (min_replicas is 0 or the endpoint is stopped)")
     if inventory is None or (demand.resource == CPU and CPU not in inventory):
         return Verdict(True, demand.total, None, held, "region capacity is not counted")
-    capacity = inventory.get(demand.resource, 0)
-    unit = "cpu slot" if demand.resource == CPU else f"{demand.resource} GPU"
+    if demand.resource == CPU:
+        capacity = inventory[CPU] * CPU_REPLICAS_PER_SLOT
+        unit, size = "cpu replica", f"capacity {capacity} ({inventory[CPU]} cpu slots x {CPU_REPLICAS_PER_SLOT})"
+    else:
+        capacity = inventory.get(demand.resource, 0)
+        unit, size = f"{demand.resource} GPU", f"capacity {capacity}"
     free = max(0, capacity - held)
     what = (
         f"{demand.replicas} min replica(s) x {demand.units} {unit}(s) = {demand.total} needed in region "
-        f"{demand.region!r}; capacity {capacity}, reserved by other endpoints {held}, free {free}"
+        f"{demand.region!r}; {size}, reserved by other endpoints {held}, free {free}"
     )
     if demand.total > free:
         return Verdict(False, demand.total, capacity, held, f"cannot reserve capacity: {what}")
