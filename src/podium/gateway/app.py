@@ -20,11 +20,13 @@ from podium.gateway.asgi import serve_asgi
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
 from podium.gateway.errors import JSON_HEADERS, GatewayError, unauthorized
+from podium.gateway.fastpath import try_fast
 from podium.gateway.http import Request, Responder
+from podium.gateway.listener import Connection
 from podium.gateway.metrics import EndpointMetrics, render_prometheus
 from podium.gateway.proxy import Proxy
 from podium.gateway.routes import EndpointRoute, PlatformToken
-from podium.gateway.routing import RouteTable
+from podium.gateway.routing import MODEL_PATHS, RouteTable
 from podium.gateway.upstream import UpstreamPool
 
 log = logging.getLogger("podium.gateway")
@@ -49,7 +51,10 @@ class Gateway:
         connect_timeout_s: float = 5.0,
         max_idle_per_replica: int = 512,
         rng: random.Random | None = None,
+        fast_path: bool = True,
     ) -> None:
+        self.fast_path = fast_path  # relay by callbacks when nothing waits (fastpath.py)
+        self.fast_hits = 0
         self._wake = wake
         self._clock = clock
         self._wall = wall_clock
@@ -165,6 +170,25 @@ class Gateway:
                 await out.send_full(500, err.headers(), err.body())
         finally:
             metrics.finished(status, self._clock() - started_at, self._clock())
+
+    def handle_fast(self, conn: Connection, request: Request) -> bool:
+        """Start relaying `request` by callbacks if nothing has to wait; False: use `handle`."""
+        path = request.path
+        if not (path.startswith("/e/") or (path in MODEL_PATHS and request.method == "POST")):
+            return False
+        try:
+            routed = self._routes.resolve(request)
+        except GatewayError:
+            return False  # the general path answers it
+        route = routed.route
+        if route.auth_token_sha256 is not None:
+            token = bearer_token(request.header(b"authorization"))
+            if token is None or not self._tokens.allows(route, self._tokens.digest(token)):
+                return False
+        if try_fast(self, conn, request, routed):
+            self.fast_hits += 1
+            return True
+        return False
 
     async def _list_models(self, request: Request, out: Responder) -> None:
         token = bearer_token(request.header(b"authorization"))

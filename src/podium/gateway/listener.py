@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -63,6 +63,15 @@ def status_line(status: int) -> bytes:
 
 
 RequestHandler = Callable[["Connection", Request], Awaitable[None]]
+FastHandler = Callable[["Connection", Request], bool]
+
+
+class Exchange(Protocol):
+    """A request relayed by callbacks (fastpath.py) instead of a task."""
+
+    def cancel(self) -> None: ...
+
+    def client_writable(self) -> None: ...
 
 
 class ListenerState:
@@ -75,8 +84,10 @@ class ListenerState:
         max_body_bytes: int,
         keepalive_timeout_s: float,
         clock: Callable[[], float],
+        fast: FastHandler | None = None,
     ) -> None:
         self.handler = handler
+        self.fast = fast
         self.max_body_bytes = max_body_bytes
         self.keepalive_timeout_s = keepalive_timeout_s
         self.clock = clock
@@ -95,12 +106,13 @@ class Connection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.exchange: Exchange | None = None
         self.pending: deque[tuple[Request, bool, bool]] = deque()
         self.last_active = state.clock()
         self.keep_alive = True
         self.http10 = False
         self.head_only = False
-        self._write_paused = False
+        self.write_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._disconnect_hooks: list[Callable[[], None]] = []
         self._url = b""
@@ -130,6 +142,9 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.state.connections.discard(self)
         self.pending.clear()
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.cancel()
         task = self.task
         if task is not None and not task.done():
             for hook in self._disconnect_hooks:
@@ -144,7 +159,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -188,7 +203,7 @@ class Connection(asyncio.Protocol):
             body=body,
         )
         item = (request, parser.should_keep_alive(), parser.get_http_version() == "1.0")
-        if self.task is None:
+        if self.task is None and self.exchange is None:
             self._start(item)
         else:
             self.pending.append(item)
@@ -199,8 +214,20 @@ class Connection(asyncio.Protocol):
     def _start(self, item: tuple[Request, bool, bool]) -> None:
         request, self.keep_alive, self.http10 = item
         self.head_only = request.method == "HEAD"
+        fast = self.state.fast
+        if fast is not None and fast(self, request):
+            return
+        self.spawn(request)
+
+    def spawn(self, request: Request) -> None:
+        """Answer `request` in a task (the general path)."""
         self._disconnect_hooks = []
         self.task = self.loop.create_task(self._run(request))
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        if self.exchange is exchange:
+            self.exchange = None
+            self._next()
 
     async def _run(self, request: Request) -> None:
         try:
@@ -215,14 +242,19 @@ class Connection(asyncio.Protocol):
             self.close()
         finally:
             self.task = None
-            self.last_active = self.state.clock()
-            if not self.closed:
-                if not self.keep_alive:
-                    self.close()
-                elif self.pending:
-                    self._start(self.pending.popleft())
-                    if len(self.pending) <= 16 and self.transport is not None:
-                        self.transport.resume_reading()
+            self._next()
+
+    def _next(self) -> None:
+        """The current request is answered: close, or start the next pipelined one."""
+        self.last_active = self.state.clock()
+        if self.closed:
+            return
+        if not self.keep_alive:
+            self.close()
+        elif self.pending:
+            self._start(self.pending.popleft())
+            if len(self.pending) <= 16 and self.transport is not None:
+                self.transport.resume_reading()
 
     def on_disconnect(self, hook: Callable[[], None]) -> None:
         """Call `hook` instead of cancelling the request's task when the client goes away."""
@@ -236,7 +268,7 @@ class Connection(asyncio.Protocol):
     async def drain(self) -> None:
         if self.closed:
             raise ConnectionResetError("client disconnected")
-        if self._write_paused:
+        if self.write_paused:
             self._drain = self.loop.create_future()
             try:
                 await self._drain
@@ -250,7 +282,11 @@ class Connection(asyncio.Protocol):
                 self.transport.close()
 
     def idle_for(self, now: float) -> float:
-        return 0.0 if self.task is not None else now - self.last_active
+        return 0.0 if self.busy else now - self.last_active
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None or self.exchange is not None
 
     def _reject(self, status: int, message: bytes) -> None:
         body = b'{"error":{"message":"' + message + b'","type":"invalid_request_error","code":null}}'

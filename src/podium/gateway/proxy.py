@@ -81,7 +81,7 @@ class Proxy:
                     reusable = True
                     await out.send_full(status, headers, first)
                     return status
-                await out.start(status, headers, _content_length(conn.headers))
+                await out.start(status, headers, content_length(conn.headers))
                 if first:
                     await out.write(first)
                 while chunk := await conn.read():
@@ -112,7 +112,7 @@ class Proxy:
                 error: UpstreamError = exc
             else:
                 try:
-                    await conn.send(_request_head(request, routed, replica.address) + routed.body)
+                    await conn.send(request_head(request, routed, replica.address) + routed.body)
                     return conn
                 except ConnectFailed as exc:
                     conn.finish(False)
@@ -142,7 +142,7 @@ class _NoLease:
 _NO_LEASE: Lease = _NoLease()  # type: ignore[assignment]
 
 
-def _content_length(headers: Headers) -> int | None:
+def content_length(headers: Headers) -> int | None:
     chunked = False
     length = None
     for name, value in headers:
@@ -156,7 +156,7 @@ def _content_length(headers: Headers) -> int | None:
     return None if chunked else length
 
 
-def _request_head(request: Request, routed: Routed, address: str) -> bytes:
+def request_head(request: Request, routed: Routed, address: str) -> bytes:
     parts = [
         request.method.encode(),
         b" ",

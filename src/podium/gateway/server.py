@@ -74,7 +74,11 @@ async def _serve_fast(
             await run_asgi(fallback, conn, request)
 
     state = ListenerState(
-        handle, max_body_bytes=max_body_bytes, keepalive_timeout_s=keepalive_timeout_s, clock=time.monotonic
+        handle,
+        max_body_bytes=max_body_bytes,
+        keepalive_timeout_s=keepalive_timeout_s,
+        clock=time.monotonic,
+        fast=gateway.handle_fast if gateway.fast_path else None,
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(state), host, port, backlog=4096, reuse_address=True)
@@ -94,12 +98,12 @@ async def _serve_fast(
 async def _drain_connections(state: ListenerState, grace_s: float) -> None:
     """Close idle connections now; give busy ones `grace_s` to finish, then cut them."""
     for conn in list(state.connections):
-        if conn.task is None:
+        if not conn.busy:
             conn.close()
         else:
             conn.keep_alive = False  # closes once the current answer is out
     deadline = time.monotonic() + grace_s
-    while any(c.task is not None for c in state.connections) and time.monotonic() < deadline:
+    while any(c.busy for c in state.connections) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     for conn in list(state.connections):
         conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Protocol
 
 import httptools
 
@@ -25,8 +26,21 @@ class ConnectFailed(UpstreamError):
     """The request never reached the replica: safe to retry elsewhere."""
 
 
+class Sink(Protocol):
+    """Callback consumer of a response (the fast path), instead of awaiting `send`/`read`."""
+
+    def upstream_progress(self) -> None: ...
+
+    def upstream_failed(self, exc: UpstreamError) -> None: ...
+
+
 class UpstreamConnection(asyncio.Protocol):
-    """One connection to one replica, one request at a time."""
+    """One connection to one replica, one request at a time.
+
+    Two ways to consume a response: a coroutine awaits `send()` then `read()`; or a `Sink` is
+    attached (`start()`) and told after each batch of bytes parsed (`upstream_progress`), so a
+    response can be relayed without a task or a future (the gateway's fast path).
+    """
 
     def __init__(self, pool: UpstreamPool, address: str) -> None:
         self.pool = pool
@@ -48,6 +62,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.got_bytes = False
         self.keep_alive = True
         self.has_length = False
+        self.sink: Sink | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
 
@@ -57,7 +72,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
-        if self.head is None:  # nothing asked: a replica talking out of turn
+        if self.head is None and self.sink is None:  # nothing asked: a replica talking out of turn
             self._close()
             return
         try:
@@ -65,6 +80,10 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(UpstreamError(f"bad response from replica: {exc}"))
             self._close()
+            return
+        sink = self.sink
+        if sink is not None:
+            sink.upstream_progress()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
@@ -72,6 +91,8 @@ class UpstreamConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
+        if self.sink is not None:
+            return
         head = self.head
         if head is not None and not head.done():
             head.set_result(None)
@@ -79,7 +100,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.buffered > MAX_BUFFERED and not self._paused and self.transport is not None:
+        if self.buffered > MAX_BUFFERED and self.sink is None and not self._paused and self.transport:
             self._paused = True
             self.transport.pause_reading()
         self._wakeup()
@@ -91,18 +112,36 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._forget(self)
-        if self.head is not None and not self.complete:
-            head_done = self.head.done()
+        if (self.head is not None or self.sink is not None) and not self.complete:
+            head_done = self.status != 0
             framed = any(n in (b"content-length", b"transfer-encoding") for n, _ in self.headers)
             if head_done and not framed:
                 self.complete = True  # a body delimited by the close itself
                 self._wakeup()
+                if self.sink is not None:
+                    self.sink.upstream_progress()
             elif not self.got_bytes and not head_done:
                 self._fail(ConnectFailed(f"replica {self.address} closed the connection before answering"))
             else:
                 self._fail(UpstreamError(f"replica {self.address} closed the connection mid-response"))
 
     # -- used by the proxy ------------------------------------------------------------------
+    def start(self, data: bytes, sink: Sink) -> None:
+        """Write one request; `sink` hears of the response as it is parsed."""
+        self.sink = sink
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def take_body(self) -> bytes:
+        """All body bytes parsed so far (the sink's way to read)."""
+        chunks = self.chunks
+        if not chunks:
+            return b""
+        data = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        chunks.clear()
+        self.buffered = 0
+        return data
+
     async def send(self, data: bytes) -> None:
         """Write one request and wait for the response head (status + headers)."""
         loop = asyncio.get_running_loop()
@@ -134,6 +173,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def finish(self, reusable: bool) -> None:
         """Done with this exchange: back to the pool if it ended cleanly, else close."""
+        self.sink = None
         if reusable and self.complete and self.keep_alive and not self.closed and not self.chunks:
             self._reset()
             self.reused = True
@@ -146,9 +186,14 @@ class UpstreamConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: UpstreamError) -> None:
         if self.error is None:
             self.error = exc
+        sink = self.sink
+        if sink is not None:
+            self.sink = None
+            sink.upstream_failed(exc)
+            return
         head = self.head
         if head is not None and not head.done():
             head.set_exception(exc)
@@ -169,6 +214,15 @@ class UpstreamPool:
         self._idle: dict[str, list[UpstreamConnection]] = {}
         self.max_idle = max_idle_per_address
         self.connect_timeout_s = connect_timeout_s
+
+    def idle(self, address: str) -> UpstreamConnection | None:
+        """A pooled connection to `address` ready now, or None (then use `connection`)."""
+        idle = self._idle.get(address)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
 
     async def connection(self, address: str) -> UpstreamConnection:
         """An idle pooled connection to `address`, or a new one (ConnectFailed if that fails)."""
