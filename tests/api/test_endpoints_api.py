@@ -78,14 +78,19 @@ async def test_app_name_conflict(api) -> None:
     assert resp.status_code == 409
 
 
-async def test_patch_changes_only_given_fields_and_bumps_generation(api) -> None:
+async def test_patch_changes_only_given_fields_and_rolls_only_when_replicas_must_change(api) -> None:
     client, store, _ = api
     ep = await create(client)
     resp = await client.patch(f"/v0/endpoints/{ep['id']}", json={"scaling": {"max_replicas": 4}})
     assert resp.status_code == 200, resp.text
     spec = resp.json()["spec"]
     assert spec["scaling"]["max_replicas"] == 4 and spec["container"]["command"] == CONTAINER["container"]["command"]
-    assert (await store.get_endpoint(ep["id"])).generation == 2
+    assert (await store.get_endpoint(ep["id"])).generation == 1  # scaling: no replica restarts
+    for patch in ({"name": "renamed", "description": "d"}, {"auth": {"mode": "token"}}):
+        assert (await client.patch(f"/v0/endpoints/{ep['id']}", json=patch)).status_code == 200
+        assert (await store.get_endpoint(ep["id"])).generation == 1, patch
+    await client.patch(f"/v0/endpoints/{ep['id']}", json={"container": {"env": {"A": "1"}}})
+    assert (await store.get_endpoint(ep["id"])).generation == 2  # what the replica runs: a rolling update
     bad = await client.patch(f"/v0/endpoints/{ep['id']}", json={"compute": {"region": "elsewhere"}})
     assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("region")
 

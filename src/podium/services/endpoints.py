@@ -193,7 +193,7 @@ class EndpointService:
             current.row.id,
             spec_json=spec.model_dump_json(),
             name=spec.name,
-            generation=current.row.generation + 1,
+            generation=current.row.generation + (1 if needs_rollout(current.spec, spec) else 0),
             auth_token_sha256=token_hash,
             consecutive_failures=0,
             backoff_until=0.0,
@@ -246,3 +246,13 @@ class EndpointService:
 def _enabled_state(enabled: bool) -> EndpointState:
     """The state written at once when a user toggles `enabled` (the controller refines it)."""
     return EndpointState.PROVISIONING if enabled else EndpointState.STOPPED
+
+
+# Fields that only change what the control plane, gateway or autoscaler do: editing them must not
+# restart replicas (renaming a dedicated endpoint must not reload a 70B model).
+_NO_ROLLOUT = {"name", "description", "enabled", "scaling", "auth"}
+
+
+def needs_rollout(before: EndpointSpec, after: EndpointSpec) -> bool:
+    """Whether replicas must be replaced (a new generation) for `after` to take effect."""
+    return before.model_dump(exclude=_NO_ROLLOUT) != after.model_dump(exclude=_NO_ROLLOUT)
