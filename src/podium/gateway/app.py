@@ -152,6 +152,8 @@ class Gateway:
             status = await self._proxy.forward(pool, routed, request, out, started_at, metrics)
         except GatewayError as exc:
             status = exc.status
+            if exc.code:
+                metrics.error(exc.code)
             if out.started:
                 out.abort()
             else:
@@ -160,6 +162,9 @@ class Gateway:
             status = 499  # nginx's "client closed request"
             metrics.error("client_disconnected")
             raise
+        except ConnectionError:
+            status = 499  # the client left while we were writing to it
+            metrics.error("client_disconnected")
         except Exception:
             log.exception("gateway error on %s %s", request.method, request.path)
             metrics.error("internal")

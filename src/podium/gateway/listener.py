@@ -196,7 +196,7 @@ class Connection(asyncio.Protocol):
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
         request = Request(
             method=method,
-            path=unquote(raw_path.decode("latin-1")),
+            path=unquote(raw_path.decode("latin-1")) if b"%" in raw_path else raw_path.decode("latin-1"),
             raw_path=raw_path,
             query=url.query or b"",
             headers=self._headers,
@@ -237,6 +237,8 @@ class Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             raise
+        except ConnectionError:
+            self.close()  # the client left while we were answering
         except Exception:
             log.exception("unhandled error answering %s %s", request.method, request.path)
             self.close()
