@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from podium.core.errors import PodiumError
 from podium.services.control_plane import ControlPlane
@@ -25,6 +26,9 @@ class Services:
     extra: dict[str, Any]  # later subsystems (secrets, volumes, usage, catalog, autoscaler) by name
 
 
+_BEARER = HTTPBearer(auto_error=False, description="a platform token: Authorization: Bearer <token>")
+
+
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
@@ -38,7 +42,11 @@ def _bearer(request: Request) -> str | None:
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """`Depends(require("read"))`: 401 without a valid token, 403 when it lacks the scope."""
 
-    async def dep(request: Request, svc: Services = Depends(services)) -> Principal:
+    async def dep(
+        request: Request,
+        svc: Services = Depends(services),
+        _: HTTPAuthorizationCredentials | None = Security(_BEARER),  # documents the scheme in OpenAPI
+    ) -> Principal:
         principal = await svc.tokens.authenticate(_bearer(request))
         principal.require(scope)
         return principal
