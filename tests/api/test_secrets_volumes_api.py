@@ -181,3 +181,10 @@ async def test_a_version_without_auth_token_keeps_the_old_token(api) -> None:
     assert (await store.get_endpoint(ep["id"])).auth_token_sha256 == sha256_hex("one")
     events = (await client.get(f"/v0/endpoints/{ep['id']}/events")).json()["events"]
     assert events[0]["kind"] == "token" and "AUTH_TOKEN" in events[0]["message"]
+
+
+async def test_gpu_platform_without_preset_takes_its_smallest_shape(capi) -> None:
+    client, _, _ = capi
+    body = {"name": "e", "container": CMD, "compute": {"platform": "gpu-h100-sxm"}, "scaling": {"min_replicas": 0}}
+    compute = (await client.post("/v0/endpoints", json=body)).json()["spec"]["compute"]
+    assert (compute["gpu_type"], compute["gpu_count"]) == ("h100", 1)

@@ -67,6 +67,10 @@ class ControlPlane:
             if c.gpu_type not in ("cpu", gpu_type) and c.gpu_type != c.platform:
                 raise Invalid("compute.gpu_type", f"platform {c.platform!r} has {gpu_type!r} GPUs, not {c.gpu_type!r}")
             updates["gpu_type"] = gpu_type
+        presets = platform.get("presets") or []
+        if c.preset is None and gpu_type not in (None, "cpu") and c.gpu_count == 0 and presets:
+            smallest = min((p.get("gpu_count", 0) for p in presets if isinstance(p, dict)), default=0)
+            updates["gpu_count"] = smallest  # a GPU platform without a preset: its smallest shape
         if c.preset is not None:
             preset = self.catalog.preset(platform, c.preset)
             count = preset.get("gpu_count", preset.get("gpus"))
