@@ -1,0 +1,63 @@
+"""The control plane inside a real `podium up`: an endpoint token kept in a secret guards the data
+plane, rotates with a new version, and secrets, volumes and endpoints survive a restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PYTHON, free_port
+from tests.e2e.conftest import Podium, assert_no_replicas_left, start_podium, stop_podium
+
+REPLICA = f"{PYTHON} {Path(__file__).parents[1] / 'e2e' / 'replica_server.py'} $PORT"
+
+
+def _status(p: Podium, app: str, token: str) -> int:
+    with httpx.Client(timeout=10) as c:
+        return c.get(f"{p.url}/e/{app}/health", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def _eventually(check, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.e2e
+def test_token_secret_rotation_and_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    p = start_podium(data_dir, free_port())
+    try:
+        p.cli("secret", "create", "--name", "ep-auth", "--value", "AUTH_TOKEN=first-token")
+        p.cli("volume", "create", "--name", "shared")
+        ep = p.cli_json(
+            "endpoint", "create", "--name", "guarded", "--container-command", REPLICA, "--token-secret", "ep-auth",
+            "--volume", "shared:/shared", "--env", f"PODIUM_TEST_MARK={p.mark}",
+        )  # fmt: skip
+        p.wait_state(ep["id"], "serving", timeout=30)
+        app = ep["app_name"]
+        assert _status(p, app, "first-token") == 200 and _status(p, app, "wrong") == 401
+        p.cli("secret", "add-version", "ep-auth", "--value", "AUTH_TOKEN=second-token")
+        assert _eventually(lambda: _status(p, app, "second-token") == 200)
+        assert _status(p, app, "first-token") == 401
+        assert p.cli("secret", "delete", "ep-auth", check=False).returncode != 0  # in use
+        stop_podium(p)
+        p = start_podium(data_dir, free_port())
+        assert [e["id"] for e in p.cli_json("endpoint", "list")["endpoints"]] == [ep["id"]]
+        assert p.cli_json("secret", "get", "ep-auth")["latest_version"] == 2
+        assert p.cli_json("volume", "get", "shared")["used_by"] == [ep["id"]]
+        p.wait_state(ep["id"], "serving", timeout=30)
+        assert _status(p, app, "second-token") == 200  # the token (a hash) and the key survived
+        listed = p.cli("secret", "list").stdout + p.cli("endpoint", "get", ep["id"], "--format", "yaml").stdout
+        assert "second-token" not in listed and "first-token" not in listed
+    finally:
+        stop_podium(p)
+        assert_no_replicas_left(p.mark)
+    logs = "".join(f.read_text(errors="replace") for f in tmp_path.glob("podium-*.log"))
+    assert "first-token" not in logs and "second-token" not in logs  # never logged
