@@ -43,6 +43,9 @@ def test_token_secret_rotation_and_restart(tmp_path: Path) -> None:
         p.wait_state(ep["id"], "serving", timeout=30)
         app = ep["app_name"]
         assert _status(p, app, "first-token") == 200 and _status(p, app, "wrong") == 401
+        with httpx.Client(timeout=10, headers={"Authorization": "Bearer first-token"}) as c:
+            mounted = c.get(f"{p.url}/e/{app}/env", params={"name": "PODIUM_VOLUME_SHARED"}).json()["value"]
+        assert mounted == str(data_dir / "volumes" / "shared")  # the named volume reached the replica
         p.cli("secret", "add-version", "ep-auth", "--value", "AUTH_TOKEN=second-token")
         assert _eventually(lambda: _status(p, app, "second-token") == 200)
         assert _status(p, app, "first-token") == 401
