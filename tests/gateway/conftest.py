@@ -32,14 +32,16 @@ def sha(token: str) -> str:
 class FakeReplica:
     """Answers like a model server; the test steers it through the request body.
 
-    body keys: stream (SSE chunks), chunks (count), gate (wait for `release_gate` after the
-    first chunk), sleep (seconds before answering), die_after (chunks, then cut the socket).
+    body keys: stream (SSE chunks), chunks (count), gate (wait for `gate` after the first
+    chunk), sleep (seconds before answering), die_after (chunks, then cut the socket),
+    big_mib (stream that many MiB as fast as the socket takes them; `written` counts them).
     """
 
     port: int = 0
     seen: list[dict[str, Any]] = field(default_factory=list)
     active: int = 0
     cancelled: int = 0
+    written: int = 0
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     runner: web.AppRunner | None = None
 
@@ -92,6 +94,13 @@ class FakeReplica:
             return web.json_response({"object": "chat.completion", "echo": echo, **_completion(body)})
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
+        if body.get("big_mib"):  # a fast producer: how far it gets shows the backpressure
+            block = b"x" * 65536
+            for _ in range(int(body["big_mib"]) * 16):
+                await resp.write(block)
+                self.written += len(block)
+            await resp.write_eof()
+            return resp
         for i in range(int(body.get("chunks", 3))):
             if body.get("die_after") is not None and i == int(body["die_after"]):
                 assert request.transport is not None

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 import httpx
+import pytest
 
 from tests.gateway.conftest import FakeReplica, Harness, eventually, make_route
 
@@ -181,3 +182,23 @@ async def test_draining_replica_keeps_its_count_after_leaving_the_route(harness:
         assert harness.gateway.replica_in_flight("rep-0") == 1
         assert (await task).status_code == 200
     assert harness.gateway.replica_in_flight("rep-0") == 0
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["task-path", "fast-path"])
+async def test_a_slow_reader_pushes_back_on_the_replica(harness: Harness, replica: FakeReplica, warm: bool) -> None:
+    """The gateway must not buffer a whole response for a client that reads slowly."""
+    harness.gateway.set_route(make_route([replica]))
+    async with harness.client() as c:
+        if warm:
+            assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        hits = harness.gateway.fast_hits
+        async with c.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True, "big_mib": 96}) as r:
+            stream = r.aiter_raw()
+            received = len(await anext(stream))
+            await asyncio.sleep(0.5)  # the client reads nothing meanwhile
+            assert replica.written < 48 * 2**20, f"replica wrote {replica.written} bytes to a stalled client"
+            async for part in stream:
+                received += len(part)
+        assert received == 96 * 2**20
+        assert harness.gateway.fast_hits == hits + (1 if warm else 0)
+    assert in_flight(harness) == 0

@@ -156,10 +156,12 @@ class Connection(asyncio.Protocol):
             drain.set_exception(ConnectionResetError("client disconnected"))
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.exchange is not None:
+            self.exchange.client_writable()
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
