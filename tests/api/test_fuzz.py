@@ -97,3 +97,22 @@ def _check(case: schemathesis.Case, seed: str | None) -> None:
     if response.status_code >= 400:
         error = response.json()["error"]
         assert error["code"] and error["message"], response.text
+
+
+def test_every_operation_wants_a_token_and_writes_want_admin(fuzz_schema: schemathesis.BaseSchema) -> None:
+    """The error table for auth, over the whole schema: no token 401, a read token writing 403."""
+    with TestClient(fuzz_schema.app) as client:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        reader = client.post("/v0/tokens", json={"name": "r", "scopes": ["read"]}, headers=admin).json()["token"]
+        for result in fuzz_schema.get_all_operations():
+            op = result.ok()
+            path = op.path.format(**{p.name: "x" for p in op.path_parameters})
+            for headers, expected in (({}, 401), ({"Authorization": "Bearer nope"}, 401)):
+                resp = client.request(op.method.upper(), path, headers=headers, json={})
+                assert resp.status_code == expected, (op.method, path, resp.status_code)
+                assert resp.json()["error"]["code"] == "unauthorized"
+            read = client.request(op.method.upper(), path, headers={"Authorization": f"Bearer {reader}"}, json={})
+            if op.method.upper() == "GET" and op.path != "/v0/tokens":
+                assert read.status_code != 403, (op.method, path)
+            else:
+                assert read.status_code == 403, (op.method, path, read.status_code)
