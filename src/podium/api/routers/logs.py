@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from podium.api.deps import Services, require, services
-from podium.core.errors import NotFound
+from podium.core.errors import NotFound, Unavailable
 from podium.runtime.base import RuntimeBackend
 
 router = APIRouter(prefix="/v0/endpoints", tags=["endpoints"])
@@ -32,7 +32,9 @@ async def endpoint_logs(
     else:
         live = [r.id for r in rec.replicas]
         chosen = live or [r.id for r in history[-1:]]  # nothing live: the last replica's log (why it failed)
-    runtime: RuntimeBackend = svc.extra["runtime"]
+    runtime: RuntimeBackend | None = svc.extra.get("runtime")
+    if runtime is None:
+        raise Unavailable("replica logs are not readable from this process (no runtime attached)")
     prefix = len(chosen) > 1
     return StreamingResponse(_lines(runtime, chosen, tail, follow, prefix), media_type="text/plain; charset=utf-8")
 
