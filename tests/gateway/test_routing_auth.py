@@ -110,6 +110,10 @@ async def test_app_prefix_is_stripped_any_method(harness: Harness, replica: Fake
         assert replica.seen[-1]["body"] == b"raw \x00 bytes"
         r = await c.get("/e/my-app", headers=bearer(ENDPOINT_TOKEN))
         assert r.status_code == 200 and replica.seen[-1]["path"] == "/"
+        length = str(int(r.headers["content-length"]) + 1)  # the echo says "HEAD", not "GET"
+        for _ in range(2):  # the task path (new connection), then the fast path (pooled)
+            r = await c.head("/e/my-app", headers=bearer(ENDPOINT_TOKEN))
+            assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == length
         assert (await c.get("/e/my-app/items")).status_code == 401
         assert (await c.get("/e/other-app/items")).status_code == 404
 

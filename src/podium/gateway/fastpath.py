@@ -43,6 +43,7 @@ class FastExchange:
         "chunked",
         "clock",
         "conn",
+        "finished",
         "gateway",
         "lease",
         "metrics",
@@ -75,6 +76,7 @@ class FastExchange:
         self.clock = clock
         self.started = False
         self.chunked = False
+        self.finished = False
         self.status = 0
         self.timer: asyncio.TimerHandle | None = None
 
@@ -90,7 +92,8 @@ class FastExchange:
             self.metrics.ttfb.observe(self.clock() - self.started_at)
             headers = [(n, v) for n, v in up.headers if n not in NOT_FORWARDED_DOWN]
             if conn.head_only or status in NO_BODY:
-                framing = b"content-length: 0\r\n" if status not in NO_BODY else b""
+                length = content_length(up.headers) if status not in NO_BODY else None
+                framing = b"content-length: %d\r\n" % length if length is not None else b""
                 conn.write(response_head(status, headers, self._close_flag(framing) + b"\r\n"))
                 self._finish(False)
                 return
@@ -177,6 +180,9 @@ class FastExchange:
         return framing if self.conn.keep_alive else framing + CLOSE
 
     def _finish(self, reusable: bool, count: bool = True, advance: bool = True) -> None:
+        if self.finished:
+            return
+        self.finished = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

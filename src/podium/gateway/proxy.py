@@ -72,8 +72,12 @@ class Proxy:
             metrics.ttfb.observe(self.clock() - started_at)
             status = conn.status
             headers: Headers = [(n, v) for n, v in conn.headers if n not in NOT_FORWARDED_DOWN]
-            if request.method == "HEAD" or status in NO_BODY_STATUSES:
+            if status in NO_BODY_STATUSES:
                 await out.send_full(status, headers, b"")
+                return status
+            if request.method == "HEAD":
+                await out.start(status, headers, content_length(conn.headers))
+                await out.end()
                 return status  # not pooled: the parser cannot tell a HEAD answer has no body
             try:
                 first = await conn.read()

@@ -33,7 +33,7 @@ class ConnResponder:
     async def send_full(self, status: int, headers: Headers, body: bytes) -> None:
         self.started = True
         conn = self.conn
-        framing = b"content-length: %d\r\n" % len(body)
+        framing = b"content-length: %d\r\n" % len(body) if status not in NO_BODY else b""
         if not conn.keep_alive:
             framing += CLOSE
         head = response_head(status, headers, framing + b"\r\n")
@@ -55,13 +55,15 @@ class ConnResponder:
         await conn.drain()
 
     async def write(self, chunk: bytes) -> None:
+        if self.conn.head_only:
+            return
         if self.chunked:
             chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
         self.conn.write(chunk)
         await self.conn.drain()
 
     async def end(self) -> None:
-        if self.chunked:
+        if self.chunked and not self.conn.head_only:
             self.conn.write(b"0\r\n\r\n")
 
     def abort(self) -> None:
