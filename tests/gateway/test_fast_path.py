@@ -115,3 +115,37 @@ async def test_pooled_connection_closed_by_the_replica_is_retried_afresh(harness
     assert len(answered) == 3
     assert harness.gateway.fast_hits >= 1  # the 2nd and 3rd requests tried a pooled connection first
     assert in_flight(harness) == 0
+
+
+async def test_replica_hanging_up_mid_head_is_502_on_both_paths(harness: Harness) -> None:
+    async def half_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.startswith(b"content-length")))
+                body = await reader.readexactly(length)
+                if b"ok" in body:
+                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    await writer.drain()
+                    continue
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-")
+                await writer.drain()
+                break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(half_answer, "127.0.0.1", 0)
+    harness.gateway.set_route(make_route([FakeReplica(port=server.sockets[0].getsockname()[1])]))
+    try:
+        async with harness.client() as c:
+            r = await c.post("/v1/chat/completions", json=CHAT)  # a new connection: the task path
+            assert r.status_code == 502, r.text
+            assert (await c.post("/v1/chat/completions", json={**CHAT, "ok": 1})).status_code == 200
+            hits = harness.gateway.fast_hits
+            r = await c.post("/v1/chat/completions", json=CHAT)  # the pooled connection: the fast path
+            assert r.status_code == 502 and harness.gateway.fast_hits == hits + 1
+    finally:
+        server.close()
+    assert in_flight(harness) == 0

@@ -66,7 +66,11 @@ class Proxy:
         started_at: float,
         metrics: EndpointMetrics,
     ) -> int:
-        conn = await self._send(pool, holder, routed, request)
+        try:
+            conn = await self._send(pool, holder, routed, request)
+        except UpstreamError as exc:  # reached the replica, which failed before its answer's head
+            metrics.error("replica_failed")
+            raise bad_gateway(str(exc)) from None
         reusable = False
         try:
             metrics.ttfb.observe(self.clock() - started_at)
