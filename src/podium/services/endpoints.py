@@ -68,7 +68,7 @@ class EndpointService:
             return spec
         spec = self.plane.apply_platform(spec)
         await self.plane.check_references(spec)
-        if capacity:
+        if capacity and demand_of(spec).total:  # min 0 or stopped reserves nothing: skip the scan
             self.plane.check_capacity(spec, await self._others(exclude_id))
         return spec
 
@@ -213,7 +213,7 @@ class EndpointService:
         if current.row.deleting:
             raise Conflict(f"endpoint {key} is being deleted")
         spec = current.spec.model_copy(update={"enabled": enabled})
-        if enabled and not current.spec.enabled and self.plane is not None:
+        if enabled and not current.spec.enabled and self.plane is not None and demand_of(spec).total:
             self.plane.check_capacity(spec, await self._others(current.row.id))
         await self.store.update_endpoint(
             current.row.id,
