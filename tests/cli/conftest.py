@@ -88,9 +88,11 @@ class Cli:
     server: Server
     runner: CliRunner
 
+    def env(self) -> dict[str, str]:
+        return {"PODIUM_URL": self.server.url, "PODIUM_API_TOKEN": ADMIN}
+
     def __call__(self, *args: str, ok: bool = True) -> Any:
-        env = {"PODIUM_URL": self.server.url, "PODIUM_API_TOKEN": ADMIN}
-        result = self.runner.invoke(cli_app, list(args), env=env)
+        result = self.runner.invoke(cli_app, list(args), env=self.env())
         if ok and result.exit_code != 0:
             raise AssertionError(f"podium {' '.join(args)} -> {result.exit_code}: {result.output}")
         return result

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from podium.cli.main import app as cli_app
 from podium.services.secrets import SecretService, load_master_key
 from podium.services.tokens import sha256_hex
 from podium.store.repos import Store
@@ -23,8 +24,12 @@ def test_secret_commands_never_print_values(cli: Cli, tmp_path: Path, monkeypatc
     out = cli("secret", "create", "--name", "hf", "--value", "HF_TOKEN", "--value", "OTHER=literal-value").stdout
     assert "HF_TOKEN" in out and "from-the-env" not in out and "literal-value" not in out
     cli("secret", "add-version", "hf", "--value", f"HF_TOKEN=@{tmp_path / 'tok.txt'}")
+    piped = cli.runner.invoke(
+        cli_app, ["secret", "add-version", "hf", "--value", "HF_TOKEN=-"], input="from-stdin\n", env=cli.env()
+    )
+    assert piped.exit_code == 0 and "from-stdin" not in piped.output
     got = cli.json("secret", "get", "hf")
-    assert got["latest_version"] == 2 and [v["version"] for v in got["versions"]] == [1, 2]
+    assert got["latest_version"] == 3 and [v["version"] for v in got["versions"]] == [1, 2, 3]
     listed = cli("secret", "list").stdout + cli("secret", "list", "--format", "yaml").stdout
     assert "hf" in listed and "from-" not in listed and "literal-value" not in listed
     assert cli.json("secret", "get", "hf@1")["keys"] == ["HF_TOKEN", "OTHER"]

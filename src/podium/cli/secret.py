@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ VALUES = typer.Option(
     None,
     "--value",
     "--payload",
-    help="KEY=VALUE (repeatable). KEY=@FILE reads the value from a file; KEY alone takes $KEY from your "
-    "environment (keeps values out of shell history). E.g. --value AUTH_TOKEN=s3cr3t --value HF_TOKEN",
+    help="KEY=VALUE (repeatable). KEY=@FILE reads the value from a file, KEY=- from stdin; KEY alone takes "
+    "$KEY from your environment (keeps values out of shell history). E.g. --value AUTH_TOKEN=s3cr3t --value HF_TOKEN",
 )
 
 
@@ -34,6 +35,8 @@ def parse_values(items: list[str] | None) -> dict[str, str]:
             if key not in os.environ:
                 fail(f"--value {key}: no '=' and ${key} is not set in the environment")
             value = os.environ[key]
+        elif value == "-":
+            value = sys.stdin.read().rstrip("\n")
         elif value.startswith("@"):
             try:
                 value = Path(value[1:]).read_text().rstrip("\n")
