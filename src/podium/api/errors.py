@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from podium.core.errors import PodiumError
@@ -44,6 +45,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
         body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
         return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(UnicodeEncodeError)
+    @app.exception_handler(PydanticSerializationError)
+    async def not_text(_: Request, exc: Exception) -> JSONResponse:
+        """JSON may carry lone surrogates (`"\\ud800"`) that no field rejected: bad input, not a bug."""
+        message = "body: strings must be valid Unicode text (no lone surrogates)"
+        return JSONResponse({"error": {"code": "invalid", "message": message, "details": None}}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,15 @@ _SIZE_RE = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
 _UNITS = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 
 
+def _is_utf8(text: str) -> bool:
+    """JSON can carry lone surrogates (`"\\ud800"`); they cannot be stored, logged or passed to a process."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_size(text: str) -> int:
     """`250Gi` -> bytes. Sizes use binary units as in the container-endpoint documents."""
     m = _SIZE_RE.match(text.strip())
@@ -91,9 +100,11 @@ class ContainerSource(Strict):
     @field_validator("env", "env_secrets")
     @classmethod
     def _env_keys(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
+        for key, value in v.items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
+            if not _is_utf8(value) or "\0" in value:
+                raise ValueError(f"the value of {key} is not valid text (NUL or a lone surrogate)")
         return v
 
 

@@ -131,7 +131,11 @@ def check_payload(payload: dict[str, str]) -> bytes:
     for key, value in payload.items():
         if not PAYLOAD_KEY_RE.match(key):
             raise Invalid(f"payload.{key}", "keys look like environment variables (A-Z, 0-9, _)")
-        if len(value.encode()) > MAX_VALUE_BYTES:
+        try:
+            size = len(value.encode())
+        except UnicodeEncodeError:
+            raise Invalid(f"payload.{key}", "value is not valid text (a lone surrogate)") from None
+        if size > MAX_VALUE_BYTES:
             raise Invalid(f"payload.{key}", f"value longer than {MAX_VALUE_BYTES} bytes")
     return json.dumps(payload, sort_keys=True).encode()
 
