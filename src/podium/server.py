@@ -42,7 +42,9 @@ def run(settings: Settings, log_level: str = "info") -> int:
         print(f"error: cannot listen on {settings.host}:{settings.port}: {problem}", file=sys.stderr)
         return 1
     if settings.role != "gateway":
-        migrate(settings.db_url)
+        with open(settings.data_dir / "migrate.lock", "w") as guard:  # api and controller may start together
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            migrate(settings.db_url)
     token, created = load_or_create_admin_token(settings.data_dir, settings.admin_token)
     if created:
         print(f"admin token (saved to {settings.data_dir / 'admin_token'}): {token}", flush=True)

@@ -16,21 +16,24 @@ from tests.conftest import free_port
 from tests.e2e.conftest import ADMIN, PODIUM, assert_no_replicas_left, fake_worker_command
 
 
-def start(role: str, data_dir: Path, port: int, log: Path, controller: str | None = None) -> subprocess.Popen[bytes]:
+def spawn(role: str, data_dir: Path, port: int, log: Path, controller: str | None = None) -> subprocess.Popen[bytes]:
     args = [*PODIUM, "up", "--role", role, "--port", str(port), "--data-dir", str(data_dir)]
     if controller:
         args += ["--controller-url", controller]
     env = {**os.environ, "PODIUM_ADMIN_TOKEN": ADMIN}
-    proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{role} exited: {log.read_text()}"
+        assert proc.poll() is None, f"{proc.args} exited: {log.read_text()}"
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
             time.sleep(0.05)
-    raise AssertionError(f"{role} never served /healthz")
+    raise AssertionError(f"{proc.args} never served /healthz")
 
 
 def test_controller_api_and_two_gateways(tmp_path: Path) -> None:
@@ -38,11 +41,14 @@ def test_controller_api_and_two_gateways(tmp_path: Path) -> None:
     mark = tmp_path.name
     ports = {role: free_port() for role in ("controller", "api", "gw1", "gw2")}
     ctl_url = f"http://127.0.0.1:{ports['controller']}"
-    procs = [start("controller", data, ports["controller"], tmp_path / "controller.log")]
+    roles = {"controller": "controller", "api": "api", "gw1": "gateway", "gw2": "gateway"}
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(start("api", data, ports["api"], tmp_path / "api.log", ctl_url))
-        procs.append(start("gateway", data, ports["gw1"], tmp_path / "gw1.log", ctl_url))
-        procs.append(start("gateway", data, ports["gw2"], tmp_path / "gw2.log", ctl_url))
+        for name, role in roles.items():  # the others start while the controller does: they retry until it answers
+            log = tmp_path / f"{name}.log"
+            procs.append(spawn(role, data, ports[name], log, None if role == "controller" else ctl_url))
+        for proc, name in zip(procs, roles, strict=True):
+            wait_healthy(proc, ports[name], tmp_path / f"{name}.log")
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{ports['api']}", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
         )

@@ -60,13 +60,22 @@ class RouteFollower:
         return self._session
 
     async def run(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.create_task(stop.wait())
         while not stop.is_set():
             try:
-                await self.poll_once()
+                poll = asyncio.create_task(self.poll_once())
+                await asyncio.wait([poll, stopping], return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():  # shutting down: don't sit out a long-poll
+                    poll.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await poll
+                    break
+                poll.result()
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
                 log.warning("following routes from %s failed: %s; retrying", self.controller_url, exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.retry_s)
+        stopping.cancel()
         await self.close()
 
     async def poll_once(self) -> None:

@@ -267,6 +267,7 @@ async def _serve_asgi(app: Any, settings: Settings, started: asyncio.Event, stop
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
+        timeout_graceful_shutdown=3,  # long-polls from gateways must not hold a shutdown
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
