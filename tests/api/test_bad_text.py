@@ -32,3 +32,13 @@ async def test_nul_in_env_is_422(api) -> None:
     body = {"name": "n", "container": {"command": "c", "env": {"A": "x\x00y"}}}
     resp = await client.post("/v0/endpoints", json=body)
     assert resp.status_code == 422 and resp.json()["error"]["message"].startswith("container.env")
+
+
+@pytest.mark.parametrize(
+    ("container", "field"),
+    [({"command": "a\x00b"}, "container.command"), ({"command": "c", "args": ["x\x00"]}, "container.args")],
+)
+async def test_nul_in_command_or_args_is_422(api, container: dict, field: str) -> None:
+    client, _, _ = api
+    resp = await client.post("/v0/endpoints", json={"name": "n", "container": container})
+    assert resp.status_code == 422 and resp.json()["error"]["message"].startswith(field), resp.text

@@ -97,6 +97,20 @@ class ContainerSource(Strict):
     env_secrets: dict[str, str] = Field(default_factory=dict, description="ENV_KEY -> secret selector")
     registry: Registry = Field(default_factory=Registry)
 
+    @field_validator("command", "image")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        if v is not None and "\0" in v:
+            raise ValueError("must not contain NUL")
+        return v
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, v: list[str]) -> list[str]:
+        if any("\0" in a for a in v):
+            raise ValueError("arguments must not contain NUL")
+        return v
+
     @field_validator("env", "env_secrets")
     @classmethod
     def _env_keys(cls, v: dict[str, str]) -> dict[str, str]:
