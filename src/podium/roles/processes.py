@@ -129,7 +129,7 @@ async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     assert settings.controller_url
     store, catalog = Store(settings.db_url), load_catalog(settings)
     remote = RemoteController(settings.controller_url, admin_token)
-    runtime = LocalBackend(settings.data_dir)  # reads replica logs; starts nothing in this role
+    runtime = make_runtime(settings, catalog)  # reads replica logs; starts nothing in this role
     app = await _api_app(settings, store, catalog, runtime, admin_token, lambda _=None: remote.hint(), remote.hint, {})
     started = asyncio.Event()
     try:
@@ -170,10 +170,23 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         await gateway.aclose()
 
 
+def make_runtime(settings: Settings, catalog: Catalog) -> Any:
+    """The `local` region's runtime decides where replicas run: processes here (`local`) or containers in
+    the Docker/Podman engine at DOCKER_HOST (`docker`, declared in an operator catalog file)."""
+    kind = catalog.region("local").runtime
+    if kind == "docker":
+        from podium.runtime.docker import DockerBackend
+
+        return DockerBackend(settings.data_dir)
+    if kind != "local":
+        raise SystemExit(f"error: region local: runtime {kind!r} is not available (use local or docker)")
+    return LocalBackend(settings.data_dir)
+
+
 def _controller_stack(
     settings: Settings, store: Store, catalog: Catalog, publisher: Any, sources: list[Any]
-) -> tuple[Controller, Autoscaler, LocalBackend]:
-    runtime = LocalBackend(settings.data_dir)
+) -> tuple[Controller, Autoscaler, Any]:
+    runtime = make_runtime(settings, catalog)
     hint_box: list[Callable[[], None]] = []
     autoscaler = Autoscaler(StoreScalingAdapter(store), sources, on_change=lambda: hint_box[0]())
     controller = Controller(
@@ -193,7 +206,7 @@ async def _api_app(
     settings: Settings,
     store: Store,
     catalog: Catalog,
-    runtime: LocalBackend,
+    runtime: Any,
     admin_token: str,
     hint: Callable[..., None],
     tokens_changed: Callable[[], None],

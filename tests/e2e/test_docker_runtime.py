@@ -1,0 +1,90 @@
+"""`podium up` with the `local` region on the docker runtime: a container endpoint from an image runs in
+the engine (Debian podman's Docker API here) and answers through the gateway. Skipped where podman or
+the test image is missing (tests/runtime/build_test_image.sh builds it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.conftest import ADMIN, start_podium, stop_podium
+
+IMAGE = "localhost/podium-python:test"
+
+
+def _engine_ready() -> bool:
+    if shutil.which("podman") is None:
+        return False
+    return subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _engine_ready(), reason=f"needs podman and the image {IMAGE}")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[str]:
+    sock = tmp_path / "engine.sock"
+    proc = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not sock.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "podman service did not start"
+            time.sleep(0.05)
+        yield f"unix://{sock}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_image_endpoint_runs_in_the_engine(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "catalog").mkdir(parents=True)
+    (data_dir / "catalog" / "region.yaml").write_text("regions:\n  - name: local\n    runtime: docker\n")
+    monkeypatch.setenv("DOCKER_HOST", engine)
+    p = start_podium(data_dir, free_port())
+    try:
+        ep = p.cli_json(
+            "endpoint",
+            "create",
+            "--name",
+            "boxed",
+            "--image",
+            IMAGE,
+            "--container-command",
+            "python3 -m http.server 8000",
+            "--container-port",
+            "8000",
+            "--health-check-path",
+            "/",
+        )
+        served = p.wait_state(ep["id"], "serving", timeout=60)
+        assert served["status"]["instances"][0]["address"]
+        resp = httpx.get(f"{p.url}/e/{ep['app_name']}/", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+        assert resp.status_code == 200 and "Directory listing" in resp.text
+        names = subprocess.run(
+            ["podman", "--url", engine, "ps", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            env={**os.environ},
+        ).stdout
+        assert any(ep["id"] in n or "podium" in n for n in names.splitlines()), names
+        with p.http() as h:
+            h.delete(f"/v0/endpoints/{ep['id']}")
+            deadline = time.monotonic() + 30
+            while h.get(f"/v0/endpoints/{ep['id']}").status_code != 404:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        stop_podium(p)
