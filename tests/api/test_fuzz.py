@@ -85,7 +85,10 @@ def test_no_server_errors(fuzz_schema: schemathesis.BaseSchema) -> None:
     operations = sorted((r.ok() for r in fuzz_schema.get_all_operations()), key=lambda op: op.method == "delete")
     assert len(operations) >= 25  # every router is in the schema
     for operation in operations:
-        run = given(case=operation.as_strategy(), seed=st.sampled_from([None, *seeds]))(_check)
+        cases = st.one_of(  # well-formed inputs, and inputs that break the schema on purpose
+            operation.as_strategy(), operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE)
+        )
+        run = given(case=cases, seed=st.sampled_from([None, *seeds]))(_check)
         settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)(run)()
 
 
