@@ -39,6 +39,7 @@ def _table(ep: dict[str, Any]) -> str:
         ("routing key", ep["routing_key"]),
         ("app name", ep["app_name"]),
         ("source", source),
+        ("compute", f"{spec['compute']['region']}: {spec['compute']['gpu_count']} x {spec['compute']['gpu_type']}"),
         ("url", st["url"]),
         ("app url", st["urls"].get("app")),
         (
@@ -53,8 +54,11 @@ def _table(ep: dict[str, Any]) -> str:
         pairs.append(("token", ep["token"] + "   (shown only now)"))
     out = render_fields(pairs)
     if st["instances"]:
-        rows = [(i["id"], i["state"], i["address"], ",".join(map(str, i["gpus"]))) for i in st["instances"]]
-        out += "\n\n" + render_table(["replica", "state", "address", "gpus"], rows)
+        rows = [
+            (i["id"], i["state"], i["address"], i.get("public_ip"), ",".join(map(str, i["gpus"])))
+            for i in st["instances"]
+        ]
+        out += "\n\n" + render_table(["replica", "state", "address", "public ip", "gpus"], rows)
     return out
 
 
