@@ -19,6 +19,7 @@ from podium.core.stats import EndpointStats
 from podium.gateway.asgi import serve_asgi
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
+from podium.gateway.deadlines import Deadlines
 from podium.gateway.errors import JSON_HEADERS, GatewayError, unauthorized
 from podium.gateway.fastpath import try_fast
 from podium.gateway.http import Request, Responder
@@ -66,6 +67,7 @@ class Gateway:
         self._tokens = TokenBook()
         self._upstream = UpstreamPool(max_idle_per_address=max_idle_per_replica, connect_timeout_s=connect_timeout_s)
         self._proxy = Proxy(self._upstream, clock)
+        self._deadlines = Deadlines(clock)
 
     # -- control side ----------------------------------------------------------------------
     def set_route(self, route: EndpointRoute) -> None:
@@ -120,6 +122,7 @@ class Gateway:
         for pool in self._pools.values():
             pool.close(GatewayError(503, "the gateway is shutting down", type="server_error", code="shutdown"))
         self._upstream.close()
+        self._deadlines.close()
 
     # -- data side -------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

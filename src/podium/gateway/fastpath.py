@@ -16,7 +16,6 @@ the request down the general path, which retries on a fresh connection.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -43,6 +42,7 @@ class FastExchange:
         "chunked",
         "clock",
         "conn",
+        "deadline_key",
         "finished",
         "gateway",
         "lease",
@@ -51,7 +51,6 @@ class FastExchange:
         "started",
         "started_at",
         "status",
-        "timer",
         "up",
     )
 
@@ -78,7 +77,7 @@ class FastExchange:
         self.chunked = False
         self.finished = False
         self.status = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline_key = 0
 
     # -- replica side ---------------------------------------------------------------------
     def upstream_progress(self) -> None:
@@ -151,7 +150,6 @@ class FastExchange:
         self._finish(False)
 
     def timed_out(self) -> None:
-        self.timer = None
         self.metrics.error("timeout")
         if self.started:
             self.status = 504
@@ -183,9 +181,7 @@ class FastExchange:
         if self.finished:
             return
         self.finished = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.gateway._deadlines.remove(self, self.deadline_key)
         self.lease.release()
         self.up.finish(reusable)
         if count:
@@ -213,6 +209,6 @@ def try_fast(gateway: Gateway, conn: Connection, request: Request, routed: Route
     metrics.last_request_at = gateway._wall()
     exchange = FastExchange(gateway, conn, request, up, lease, metrics, clock(), clock)
     conn.exchange = exchange
-    exchange.timer = conn.loop.call_later(route.request_timeout_s, exchange.timed_out)
+    exchange.deadline_key = gateway._deadlines.add(exchange, route.request_timeout_s)
     up.start(request_head(request, routed, lease.replica.address) + routed.body, exchange)
     return True
