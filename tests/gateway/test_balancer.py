@@ -172,3 +172,27 @@ async def test_random_fates_never_leak_or_go_negative() -> None:
     pool.update(route(3, max_concurrency=2, queue_size=50, queue_timeout_s=0.05))
     await asyncio.gather(*tasks, return_exceptions=True)
     assert pool.in_flight == 0 and pool.queued == 0 and shared == {} and lowest[0] >= 0
+
+
+async def test_deadlines_expire_what_is_left_and_only_that() -> None:
+    from podium.gateway.deadlines import Deadlines
+
+    class Item:
+        def __init__(self) -> None:
+            self.expired = 0
+
+        def timed_out(self) -> None:
+            self.expired += 1
+
+    deadlines = Deadlines(clock=asyncio.get_running_loop().time)
+    late, early, finished = Item(), Item(), Item()
+    late_key = deadlines.add(late, 0.25)
+    deadlines.add(early, 0.05)
+    key = deadlines.add(finished, 0.05)
+    deadlines.remove(finished, key)
+    await asyncio.sleep(0.2)
+    assert (early.expired, finished.expired, late.expired) == (1, 0, 0)
+    await asyncio.sleep(0.25)
+    assert late.expired == 1
+    deadlines.remove(late, late_key)  # after expiry: a no-op
+    deadlines.close()
