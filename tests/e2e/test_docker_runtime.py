@@ -5,7 +5,6 @@ the test image is missing (tests/runtime/build_test_image.sh builds it)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,36 +15,15 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.conftest import ADMIN, start_podium, stop_podium
+from tests.podman import IMAGE, engine_ready, podman_service
 
-IMAGE = "localhost/podium-python:test"
-
-
-def _engine_ready() -> bool:
-    if shutil.which("podman") is None:
-        return False
-    return subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _engine_ready(), reason=f"needs podman and the image {IMAGE}")
+pytestmark = pytest.mark.skipif(not engine_ready(), reason=f"needs podman and the image {IMAGE}")
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[str]:
-    sock = tmp_path / "engine.sock"
-    proc = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not sock.exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "podman service did not start"
-            time.sleep(0.05)
-        yield f"unix://{sock}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with podman_service(tmp_path / "engine.sock") as url:
+        yield url
 
 
 def test_image_endpoint_runs_in_the_engine(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -18,38 +16,17 @@ import pytest
 
 from podium.runtime.base import LaunchSpec, RunPhase, VolumeBind
 from podium.runtime.docker import DockerBackend
+from tests.podman import IMAGE, engine_ready, podman_service
 
 from .conftest import http_status, wait_port
 
-IMAGE = "localhost/podium-python:test"
-
-
-def _engine_ready() -> bool:
-    if shutil.which("podman") is None:
-        return False
-    return subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _engine_ready(), reason=f"needs podman and the image {IMAGE}")
+pytestmark = pytest.mark.skipif(not engine_ready(), reason=f"needs podman and the image {IMAGE}")
 
 
 @pytest.fixture(scope="module")
 def engine_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    sock = tmp_path_factory.mktemp("podman") / "engine.sock"
-    proc = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not sock.exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "podman service did not start"
-            time.sleep(0.05)
-        yield f"unix://{sock}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with podman_service(tmp_path_factory.mktemp("podman") / "engine.sock") as url:
+        yield url
 
 
 @pytest.fixture
