@@ -15,7 +15,15 @@ import pytest
 
 import tests.e2e.conftest as harness
 from tests.conftest import PYTHON, free_port
-from tests.e2e.conftest import ADMIN, Podium, assert_no_replicas_left, replica_pids, start_podium, stop_podium
+from tests.e2e.conftest import (
+    ADMIN,
+    Podium,
+    assert_no_replicas_left,
+    create_endpoint,
+    replica_pids,
+    start_podium,
+    stop_podium,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,19 +44,7 @@ def podium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Podium]:
 
 
 def create(p: Podium, name: str, delay: float, *flags: str) -> dict:
-    return p.cli_json(
-        "endpoint",
-        "create",
-        "--name",
-        name,
-        "--container-command",
-        f"{PYTHON} {WORKER} --port $PORT --delay {delay}",
-        "--health-check-path",
-        "/health",
-        "--env",
-        f"PODIUM_TEST_MARK={p.mark}",
-        *flags,
-    )
+    return create_endpoint(p, name, f"{PYTHON} {WORKER} --port $PORT --delay {delay}", *flags)
 
 
 def call(p: Podium, app_name: str, timeout: float = 30) -> httpx.Response:

@@ -128,20 +128,24 @@ def fake_worker_command(extra: str = "") -> str:
     return f"{PYTHON} -m podium.worker.fake --port $PORT {extra}".strip()
 
 
-def create_fake(p: Podium, name: str, *flags: str) -> dict:
-    """A container endpoint whose replica is the fake OpenAI worker, via the real CLI."""
+def create_endpoint(p: Podium, name: str, command: str, *flags: str, env: tuple[str, ...] = ()) -> dict:
+    """A container endpoint via the real CLI, its replicas marked so the test can find their processes."""
+    marks = ",".join([f"PODIUM_TEST_MARK={p.mark}", *env])
     return p.cli_json(
         "endpoint",
         "create",
         "--name",
         name,
         "--container-command",
-        fake_worker_command(),
-        "--container-port",
-        "8000",
+        command,
         "--health-check-path",
         "/health",
         "--env",
-        f"PODIUM_TEST_MARK={p.mark}",
+        marks,
         *flags,
     )
+
+
+def create_fake(p: Podium, name: str, *flags: str) -> dict:
+    """A container endpoint whose replica is the fake OpenAI worker."""
+    return create_endpoint(p, name, fake_worker_command(), "--container-port", "8000", *flags)

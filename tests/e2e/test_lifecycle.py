@@ -11,25 +11,13 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import PYTHON, free_port
-from tests.e2e.conftest import ADMIN, Podium, assert_no_replicas_left, start_podium, stop_podium
+from tests.e2e.conftest import ADMIN, Podium, assert_no_replicas_left, create_endpoint, start_podium, stop_podium
 
 REPLICA = f"{PYTHON} {Path(__file__).with_name('replica_server.py')} $PORT"
 
 
 def create(p: Podium, name: str, command: str = REPLICA, *env: str) -> dict:
-    flags = [f"PODIUM_TEST_MARK={p.mark}", *env]
-    return p.cli_json(
-        "endpoint",
-        "create",
-        "--name",
-        name,
-        "--container-command",
-        command,
-        "--health-check-path",
-        "/health",
-        "--env",
-        ",".join(flags),
-    )
+    return create_endpoint(p, name, command, env=env)
 
 
 def live_replicas(p: Podium, endpoint_id: str) -> list[dict]:
