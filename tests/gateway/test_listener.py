@@ -117,3 +117,33 @@ async def test_http10_and_malformed_requests(served: str) -> None:
     assert got.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")) and b'"object":"list"' in got
     got = await raw_exchange(served, b"NOT HTTP AT ALL\r\n\r\n")
     assert b" 400 " in got.split(b"\r\n", 1)[0]
+
+
+async def test_shutdown_cuts_a_held_stream_after_the_grace_and_frees_its_slot(replica: FakeReplica) -> None:
+    gateway = Gateway(wake=lambda _e: None)
+    gateway.set_route(make_route([replica]))
+    port = free_port()
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        serve(gateway, control_plane(), "127.0.0.1", port, started=started, should_exit=stop, graceful_timeout_s=0.3)
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    body = {"model": "my-model", "stream": True, "gate": True}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        async with c.stream("POST", "/v1/chat/completions", json=body) as r:
+            lines = r.aiter_lines()
+            await anext(lines)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            stop.set()
+            await asyncio.wait_for(task, 5)  # serve returns: idle connections closed, busy ones cut
+            assert loop.time() - t0 < 2
+            with pytest.raises(httpx.HTTPError):
+                async for _ in lines:
+                    pass
+    for _ in range(100):
+        if gateway.stats()["ep-test"].in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert gateway.stats()["ep-test"].in_flight == 0
+    await gateway.aclose()
