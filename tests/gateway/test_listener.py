@@ -129,18 +129,18 @@ async def test_shutdown_cuts_a_held_stream_after_the_grace_and_frees_its_slot(re
     )
     await asyncio.wait_for(started.wait(), 10)
     body = {"model": "my-model", "stream": True, "gate": True}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-        async with c.stream("POST", "/v1/chat/completions", json=body) as r:
-            lines = r.aiter_lines()
-            await anext(lines)
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            stop.set()
-            await asyncio.wait_for(task, 5)  # serve returns: idle connections closed, busy ones cut
-            assert loop.time() - t0 < 2
-            with pytest.raises(httpx.HTTPError):
-                async for _ in lines:
-                    pass
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url) as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
+        lines = r.aiter_lines()
+        await anext(lines)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stop.set()
+        await asyncio.wait_for(task, 5)  # serve returns: idle connections closed, busy ones cut
+        assert loop.time() - t0 < 2
+        with pytest.raises(httpx.HTTPError):
+            async for _ in lines:
+                pass
     for _ in range(100):
         if gateway.stats()["ep-test"].in_flight == 0:
             break
