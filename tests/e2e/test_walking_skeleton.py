@@ -62,3 +62,13 @@ def test_unknown_model_is_404(podium: Podium) -> None:
     except openai.NotFoundError:
         return
     raise AssertionError("expected 404")
+
+
+def test_get_shows_the_autoscalers_current_reason(podium: Podium) -> None:
+    ep = create_fake(podium, "reasoned", "--min-replicas", "1", "--max-replicas", "3")
+    podium.wait_state(ep["id"], "serving")
+    deadline = time.monotonic() + 5
+    while not (reason := podium.cli_json("endpoint", "get", ep["id"])["status"]["autoscaler_reason"]):
+        assert time.monotonic() < deadline, "no autoscaler reason shown"
+        time.sleep(0.1)
+    assert "1" in reason  # e.g. "holding 1: watching load 2s of 20s" or "at min 1"

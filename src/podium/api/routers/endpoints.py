@@ -24,6 +24,16 @@ def validated(data: dict[str, Any]) -> EndpointSpec:
         raise Invalid(field, err["msg"]) from exc
 
 
+def live_decision(out: EndpointOut, svc: Services) -> EndpointOut:
+    """The autoscaler's current reason (e.g. "holding 2: …") when it runs in this process; the stored
+    reason is only that of the last change of the desired count."""
+    autoscaler = svc.extra.get("autoscaler")
+    decision = autoscaler.last_decision(out.id) if autoscaler is not None else None
+    if decision is not None:
+        out.status.autoscaler_reason = decision.reason
+    return out
+
+
 @router.post("", status_code=201, response_model=EndpointOut, response_model_exclude_none=False)
 async def create_endpoint(
     spec: EndpointSpec, svc: Services = Depends(services), _: object = Depends(require("admin"))
@@ -34,14 +44,16 @@ async def create_endpoint(
 
 @router.get("", response_model=EndpointsOut)
 async def list_endpoints(svc: Services = Depends(services), _: object = Depends(require("read"))) -> EndpointsOut:
-    return EndpointsOut(endpoints=[endpoint_out(r, data_plane_urls(svc)) for r in await svc.endpoints.list_all()])
+    return EndpointsOut(
+        endpoints=[live_decision(endpoint_out(r, data_plane_urls(svc)), svc) for r in await svc.endpoints.list_all()]
+    )
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut)
 async def get_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("read"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.get(endpoint_id), data_plane_urls(svc))
+    return live_decision(endpoint_out(await svc.endpoints.get(endpoint_id), data_plane_urls(svc)), svc)
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
