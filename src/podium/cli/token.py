@@ -21,16 +21,25 @@ def create(
         "--scopes",
         help="admin, read or inference (repeat, or comma-separate), e.g. --scope read,inference.",
     ),
+    rate_limit: int = typer.Option(
+        None, "--rate-limit", help="Data-plane requests per minute for this token; beyond it 429 (e.g. 600)."
+    ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Create a token; it is shown only now. Example: podium token create --name app --scope inference"""
     scopes = sorted({s.strip() for item in scope for s in item.split(",") if s.strip()})
-    data = Api().post("/v0/tokens", json={"name": name, "scopes": scopes})
+    data = Api().post("/v0/tokens", json={"name": name, "scopes": scopes, "rate_limit_rpm": rate_limit})
     emit(
         data,
         fmt,
         lambda d: render_fields(
-            [("id", d["id"]), ("name", d["name"]), ("scopes", ",".join(d["scopes"])), ("token", d["token"])]
+            [
+                ("id", d["id"]),
+                ("name", d["name"]),
+                ("scopes", ",".join(d["scopes"])),
+                ("rate limit", f"{d['rate_limit_rpm']}/min" if d.get("rate_limit_rpm") else "none"),
+                ("token", d["token"]),
+            ]
         ),
     )
 
@@ -42,12 +51,13 @@ def list_(fmt: Format = FORMAT_OPTION) -> None:
         Api().get("/v0/tokens"),
         fmt,
         lambda d: render_table(
-            ["id", "name", "scopes", "created"],
+            ["id", "name", "scopes", "rate/min", "created"],
             [
                 (
                     t["id"],
                     t["name"],
                     ",".join(t["scopes"]),
+                    t.get("rate_limit_rpm") or "-",
                     time.strftime("%Y-%m-%d %H:%M", time.localtime(t["created_at"])),
                 )
                 for t in d["tokens"]

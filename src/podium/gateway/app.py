@@ -20,7 +20,7 @@ from podium.gateway.asgi import serve_asgi
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
 from podium.gateway.deadlines import Deadlines
-from podium.gateway.errors import JSON_HEADERS, GatewayError, unauthorized
+from podium.gateway.errors import JSON_HEADERS, GatewayError, rate_limited, unauthorized
 from podium.gateway.fastpath import try_fast
 from podium.gateway.http import Request, Responder
 from podium.gateway.listener import Connection
@@ -64,7 +64,7 @@ class Gateway:
         self._pools: dict[str, EndpointPool] = {}
         self._metrics: dict[str, EndpointMetrics] = {UNROUTED: EndpointMetrics()}
         self._replica_counts: dict[str, int] = {}
-        self._tokens = TokenBook()
+        self._tokens = TokenBook(clock=clock)
         self._upstream = UpstreamPool(max_idle_per_address=max_idle_per_replica, connect_timeout_s=connect_timeout_s)
         self._proxy = Proxy(self._upstream, clock)
         self._deadlines = Deadlines(clock)
@@ -151,6 +151,9 @@ class Gateway:
                 digest = self._tokens.digest(token) if token is not None else None
                 if not self._tokens.allows(route, digest):
                     raise unauthorized()
+                wait = self._tokens.over_limit(digest, self._clock())
+                if wait is not None:
+                    raise rate_limited(wait)
             pool = self._pools[route.endpoint_id]
             status = await self._proxy.forward(pool, routed, request, out, started_at, metrics)
         except GatewayError as exc:
@@ -191,8 +194,9 @@ class Gateway:
         route = routed.route
         if route.auth_token_sha256 is not None:
             token = bearer_token(request.header(b"authorization"))
-            if token is None or not self._tokens.allows(route, self._tokens.digest(token)):
-                return False
+            digest = self._tokens.digest(token) if token is not None else None
+            if not self._tokens.allows(route, digest) or self._tokens.is_limited(digest):
+                return False  # the general path answers 401, or counts the request against the token's rate
         if try_fast(self, conn, request, routed):
             self.fast_hits += 1
             return True

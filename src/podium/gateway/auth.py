@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from podium.gateway.limits import TokenBucket
 from podium.gateway.routes import EndpointRoute, PlatformToken
 
 INFERENCE_SCOPES = frozenset({"inference", "admin"})
@@ -34,13 +36,31 @@ def bearer_token(authorization: bytes | None) -> bytes | None:
 class TokenBook:
     """The in-memory set of platform tokens that may call any endpoint, plus a digest cache."""
 
-    def __init__(self, cache_size: int = 1024) -> None:
+    def __init__(self, cache_size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        self._now = clock
         self._inference: dict[str, str] = {}  # sha256 hex -> token id, scopes allow inference
+        self._limits: dict[str, TokenBucket] = {}  # sha256 hex -> bucket, for rate-limited tokens
         self._digests: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size
 
     def replace(self, tokens: Iterable[PlatformToken]) -> None:
+        tokens = list(tokens)
         self._inference = {t.sha256: t.token_id for t in tokens if t.scopes & INFERENCE_SCOPES}
+        limits: dict[str, TokenBucket] = {}
+        for t in tokens:
+            if t.rate_limit_rpm and t.sha256 in self._inference:
+                old = self._limits.get(t.sha256)  # keep a bucket's level across republishing
+                same = old is not None and old.capacity == t.rate_limit_rpm
+                limits[t.sha256] = old if same and old else TokenBucket(t.rate_limit_rpm, self._now())
+        self._limits = limits
+
+    def is_limited(self, digest: str | None) -> bool:
+        return digest is not None and digest in self._limits
+
+    def over_limit(self, digest: str | None, now: float) -> float | None:
+        """None when the token may send this request now; else seconds until it may (429 Retry-After)."""
+        bucket = self._limits.get(digest) if digest is not None else None
+        return bucket.take(now) if bucket is not None else None
 
     def digest(self, token: bytes) -> str:
         cached = self._digests.get(token)

@@ -72,3 +72,13 @@ def unavailable(message: str, retry_after: float, code: str) -> GatewayError:
 
 def bad_gateway(message: str, status: int = 502) -> GatewayError:
     return GatewayError(status, message, type="server_error", code="upstream_error")
+
+
+def rate_limited(retry_after: float) -> GatewayError:
+    return GatewayError(
+        429,
+        "this token's request rate limit is reached: retry after the Retry-After seconds",
+        type="rate_limit_error",
+        code="rate_limit_exceeded",
+        retry_after=retry_after,
+    )

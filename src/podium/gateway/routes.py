@@ -38,3 +38,4 @@ class PlatformToken:
     token_id: str
     sha256: str
     scopes: frozenset[str]
+    rate_limit_rpm: int | None = None  # data-plane requests per minute; over it: 429

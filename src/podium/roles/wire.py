@@ -19,11 +19,16 @@ def route_from_json(data: dict[str, Any]) -> EndpointRoute:
 
 
 def token_to_json(token: PlatformToken) -> dict[str, Any]:
-    return {"token_id": token.token_id, "sha256": token.sha256, "scopes": sorted(token.scopes)}
+    return {
+        "token_id": token.token_id,
+        "sha256": token.sha256,
+        "scopes": sorted(token.scopes),
+        "rate_limit_rpm": token.rate_limit_rpm,
+    }
 
 
 def token_from_json(data: dict[str, Any]) -> PlatformToken:
-    return PlatformToken(data["token_id"], data["sha256"], frozenset(data["scopes"]))
+    return PlatformToken(data["token_id"], data["sha256"], frozenset(data["scopes"]), data.get("rate_limit_rpm"))
 
 
 def stats_to_json(stats: EndpointStats) -> dict[str, Any]:

@@ -47,7 +47,9 @@ class TokenPublisher:
 
     async def publish(self) -> None:
         rows = await self.store.tokens()
-        self.sink.set_platform_tokens(PlatformToken(r.id, r.sha256, frozenset(r.scopes.split(","))) for r in rows)
+        self.sink.set_platform_tokens(
+            PlatformToken(r.id, r.sha256, frozenset(r.scopes.split(",")), r.rate_limit_rpm) for r in rows
+        )
 
     def schedule(self) -> None:
         task = asyncio.get_running_loop().create_task(self.publish())

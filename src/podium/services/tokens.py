@@ -44,7 +44,7 @@ class TokenService:
         self.store = store
         self.on_change = on_change  # republish the gateway's in-memory token book
 
-    async def create(self, name: str, scopes: list[str]) -> tuple[TokenRow, str]:
+    async def create(self, name: str, scopes: list[str], rate_limit_rpm: int | None = None) -> tuple[TokenRow, str]:
         if not name.strip():
             raise Invalid("name", "must not be empty")
         if not scopes:
@@ -52,6 +52,8 @@ class TokenService:
         for scope in scopes:
             if scope not in SCOPES:
                 raise Invalid("scopes", f"{scope!r} is not one of " + ", ".join(SCOPES))
+        if rate_limit_rpm is not None and rate_limit_rpm < 1:
+            raise Invalid("rate_limit_rpm", "must be at least 1 request per minute (or absent: no limit)")
         token = generate_token()
         row = TokenRow(
             id=new_id("tok"),
@@ -59,6 +61,7 @@ class TokenService:
             scopes=",".join(sorted(set(scopes))),
             sha256=sha256_hex(token),
             created_at=time.time(),
+            rate_limit_rpm=rate_limit_rpm,
         )
         await self.store.add_token(row)
         self.on_change()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from podium.api.deps import Services, require, services
+from podium.store.tables import TokenRow
 
 router = APIRouter(prefix="/v0/tokens", tags=["tokens"])
 
@@ -14,6 +15,9 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=128)
     scopes: list[str] = Field(min_length=1, description="admin, read, inference")
+    rate_limit_rpm: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="data-plane requests per minute; over it: 429 + Retry-After"
+    )
 
 
 class TokenOut(BaseModel):
@@ -21,6 +25,7 @@ class TokenOut(BaseModel):
     name: str
     scopes: list[str]
     created_at: float
+    rate_limit_rpm: int | None = None
 
 
 class TokenCreated(TokenOut):
@@ -35,15 +40,23 @@ class TokensOut(BaseModel):
 async def create_token(
     body: TokenCreate, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> TokenCreated:
-    row, token = await svc.tokens.create(body.name, body.scopes)
-    return TokenCreated(id=row.id, name=row.name, scopes=row.scopes.split(","), created_at=row.created_at, token=token)
+    row, token = await svc.tokens.create(body.name, body.scopes, body.rate_limit_rpm)
+    return TokenCreated(**_out(row).model_dump(), token=token)
 
 
 @router.get("", response_model=TokensOut)
 async def list_tokens(svc: Services = Depends(services), _: object = Depends(require("admin"))) -> TokensOut:
     rows = await svc.tokens.list_all()
-    return TokensOut(
-        tokens=[TokenOut(id=r.id, name=r.name, scopes=r.scopes.split(","), created_at=r.created_at) for r in rows]
+    return TokensOut(tokens=[_out(r) for r in rows])
+
+
+def _out(row: TokenRow) -> TokenOut:
+    return TokenOut(
+        id=row.id,
+        name=row.name,
+        scopes=row.scopes.split(","),
+        created_at=row.created_at,
+        rate_limit_rpm=row.rate_limit_rpm,
     )
 
 
