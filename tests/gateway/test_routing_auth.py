@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import orjson
@@ -13,6 +14,7 @@ from tests.gateway.conftest import (
     READ_TOKEN,
     FakeReplica,
     Harness,
+    eventually,
     make_route,
     sha,
 )
@@ -171,11 +173,32 @@ async def test_connect_failure_retries_another_replica(harness: Harness, replica
     assert len(replica.seen) == 10
 
 
-async def test_all_replicas_unreachable_is_502(harness: Harness) -> None:
+async def test_all_replicas_unreachable_holds_until_a_working_one_is_published(
+    harness: Harness, replica: FakeReplica
+) -> None:
+    """The only replica crashed and the controller has not republished yet: the request is held (as in a
+    cold start, the controller is woken) instead of failing with 502, and served by the replacement."""
     from tests.conftest import free_port
 
-    harness.gateway.set_route(replace(make_route(), replicas=(ReplicaRoute("rep-dead", f"127.0.0.1:{free_port()}"),)))
+    gw = harness.gateway
+    gw.set_route(replace(make_route(), replicas=(ReplicaRoute("rep-dead", f"127.0.0.1:{free_port()}"),)))
+    async with harness.client() as c:
+        held = asyncio.create_task(c.post("/v1/chat/completions", json=CHAT))
+        await eventually(lambda: gw.stats()["ep-test"].queued == 1)
+        assert harness.wakes == ["ep-test"] and not held.done()
+        gw.set_route(make_route([replica]))  # the controller replaced the crashed replica
+        r = await held
+    assert r.status_code == 200, r.text
+    stats = gw.stats()["ep-test"]
+    assert stats.in_flight == 0 and stats.queued == 0 and gw.replica_in_flight("rep-dead") == 0
+
+
+async def test_all_replicas_unreachable_ends_at_the_cold_start_timeout(harness: Harness) -> None:
+    from tests.conftest import free_port
+
+    dead = (ReplicaRoute("rep-dead", f"127.0.0.1:{free_port()}"),)
+    harness.gateway.set_route(replace(make_route(cold_start_timeout_s=0.3), replicas=dead))
     async with harness.client() as c:
         r = await c.post("/v1/chat/completions", json=CHAT)
-    assert r.status_code == 502 and "replica" in r.json()["error"]["message"]
+    assert r.status_code == 503 and r.json()["error"]["code"] == "cold_start_timeout"
     assert harness.gateway.stats()["ep-test"].in_flight == 0

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from podium.gateway.errors import GatewayError, not_found, stopped, unavailable
 from podium.gateway.routes import EndpointRoute, ReplicaRoute
 
+SUSPECT_TTL_S = 5.0  # how long a replica that refused a connection is routed around
+
 log = logging.getLogger("podium.gateway")
 
 
@@ -74,11 +76,15 @@ class EndpointPool:
         self._clock = clock
         self._rng = rng
         self._closed: GatewayError | None = None
+        # Replicas that refused a connection: routed around until the controller republishes without
+        # them or SUSPECT_TTL_S passes (a blip must not exclude a replica for good).
+        self._suspects: dict[str, asyncio.TimerHandle] = {}
+        self._usable: tuple[ReplicaRoute, ...] = route.replicas
 
     # -- slots ---------------------------------------------------------------------------
     def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset()) -> Lease | None:
         """A slot now on the less loaded of two random ready replicas, or None when all are full."""
-        replicas = self.route.replicas
+        replicas = self._usable
         cap = self.route.max_concurrency
         counts = self._per_replica
         n = len(replicas)
@@ -134,7 +140,7 @@ class EndpointPool:
             if lease is not None:
                 return lease
         route = self.route
-        held = not route.replicas
+        held = not self._usable
         if self.queued >= self._queue_bound():
             raise unavailable(
                 f"endpoint {route.routing_key!r} is at capacity: {self.queued} requests already queued",
@@ -163,7 +169,7 @@ class EndpointPool:
     def _queue_bound(self) -> int:
         # queue_size 0 means "no queueing"; a cold start still holds up to max_concurrency requests
         route = self.route
-        if route.queue_size > 0 or route.replicas:
+        if route.queue_size > 0 or self._usable:
             return route.queue_size
         return route.max_concurrency
 
@@ -177,7 +183,7 @@ class EndpointPool:
             return
         self._leave(waiter)
         key = self.route.routing_key
-        if waiter.held and not self.route.replicas:
+        if waiter.held and not self._usable:
             self._woken = False  # the next request asks again
             err = unavailable(
                 f"endpoint {key!r} has no ready replica after {self.route.cold_start_timeout_s:g}s "
@@ -219,16 +225,43 @@ class EndpointPool:
     def update(self, route: EndpointRoute) -> None:
         """A new route for this endpoint (replicas, limits, enabled); waiters move on at once."""
         self.route = route
+        listed = {r.replica_id for r in route.replicas}
+        for rid in [rid for rid in self._suspects if rid not in listed]:
+            self._suspects.pop(rid).cancel()
+        self._refresh_usable()
         if not route.enabled:
             self.close(stopped(f"endpoint {route.routing_key!r}"))
             return
         self._closed = None
-        if route.replicas:
+        if self._usable:
             self._woken = False
             if self.queued:
                 self._dispatch()
         elif self.queued:
             self._maybe_wake()
+
+    # -- unreachable replicas -------------------------------------------------------------
+    def suspect(self, replica_id: str) -> None:
+        """`replica_id` refused a connection (it crashed; the controller will notice within a second):
+        stop choosing it, so requests wait for a working replica (held, as in a cold start) instead of
+        failing with 502 in the window before the controller republishes."""
+        if replica_id in self._suspects:
+            return
+        loop = asyncio.get_running_loop()
+        self._suspects[replica_id] = loop.call_later(SUSPECT_TTL_S, self._unsuspect, replica_id)
+        self._refresh_usable()
+        if not self._usable and self.queued:
+            self._maybe_wake()
+
+    def _unsuspect(self, replica_id: str) -> None:
+        self._suspects.pop(replica_id, None)
+        self._refresh_usable()
+        if self._usable and self.queued:
+            self._dispatch()
+
+    def _refresh_usable(self) -> None:
+        replicas = self.route.replicas
+        self._usable = tuple(r for r in replicas if r.replica_id not in self._suspects) if self._suspects else replicas
 
     def close(self, error: GatewayError) -> None:
         """Fail every waiter with `error` (endpoint stopped or deleted); leases in use stay valid."""

@@ -112,6 +112,7 @@ class Proxy:
         """Write the request to a replica and wait for its response head; retry on connect failure."""
         tried: set[str] = set()
         fresh_retry = True
+        waits = 0
         while True:
             replica = holder[0].replica
             try:
@@ -132,12 +133,22 @@ class Proxy:
                     conn.finish(False)
                     raise
             tried.add(replica.replica_id)
+            pool.suspect(replica.replica_id)
             holder[0].release()
             lease = pool.try_reserve(exclude=tried)
             if lease is None:
                 holder[0] = _NO_LEASE
-                raise bad_gateway(f"no replica reachable: {error}")
+                if waits >= MAX_UNREACHABLE_WAITS:
+                    raise bad_gateway(f"no replica reachable: {error}")
+                # Every replica tried refused: wait for a slot on another (queued), or, with none left,
+                # for the controller to replace them (held, like a cold start).
+                waits += 1
+                lease = await pool.acquire()
+                tried.clear()
             holder[0] = lease
+
+
+MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a cold start
 
 
 class _NoLease:
