@@ -119,7 +119,10 @@ class Autoscaler:
         self._states[endpoint_id] = note_wake(self._states.get(endpoint_id), now, self._tuning)
         known = self._targets.get(endpoint_id)
         if known is not None and known.desired_replicas >= 1:
-            return  # already asked for; the controller is working on it
+            # Already asked for. A gateway holding requests with replicas desired means they are not
+            # answering (crashed, still booting): let the controller look now rather than at its resync.
+            self._on_change()
+            return
         if endpoint_id in self._waking:
             return
         task = asyncio.get_running_loop().create_task(self._wake(endpoint_id))
