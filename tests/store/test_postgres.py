@@ -52,3 +52,24 @@ def test_podium_up_on_postgres_survives_a_restart(tmp_path: Path, monkeypatch: p
         finally:
             stop_podium(p)
         assert_no_replicas_left(p.mark)
+
+
+async def test_admission_lock_excludes_other_processes_on_postgres() -> None:
+    """Two stores (two api processes) on one database: the advisory lock lets one in at a time."""
+    import asyncio
+
+    with postgres_server(free_port()) as url:
+        migrate(url)
+        a, b = Store(url), Store(url)
+        order: list[str] = []
+
+        async def hold(store: Store, name: str) -> None:
+            async with store.admission():
+                order.append(f"{name} in")
+                await asyncio.sleep(0.2)
+                order.append(f"{name} out")
+
+        await asyncio.gather(hold(a, "a"), hold(b, "b"))
+        assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+        await a.close()
+        await b.close()

@@ -3,10 +3,13 @@ between two calls leaves the database consistent and the controller can resume f
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -23,6 +26,7 @@ from podium.store.tables import (
     VolumeRow,
 )
 
+ADMISSION_LOCK_KEY = 7_270_001  # pg_advisory_lock key for capacity admission
 LIVE_REPLICA_STATES = ("pending", "starting", "ready", "unhealthy", "draining")
 
 
@@ -34,6 +38,34 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def admission(self) -> AsyncIterator[None]:
+        """Serialise capacity check-then-write across processes (several `--role api`): an advisory lock
+        on PostgreSQL, a lock file beside the SQLite database (SQLite lives on one machine)."""
+        if self.url.startswith("postgresql"):
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADMISSION_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADMISSION_LOCK_KEY})
+            return
+        path = self.url.split(":///", 1)[-1] + ".admission.lock" if ":///" in self.url else None
+        if path is None or path.startswith(":memory:"):
+            yield
+            return
+        with open(path, "a") as f:  # noqa: ASYNC230 (a local lock file: opening it does not wait)
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.005)  # never block the event loop on another process
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     # --- endpoints -------------------------------------------------------------------------
 
