@@ -207,3 +207,23 @@ async def test_ready_replica_that_stops_answering_is_replaced(world: World) -> N
     assert rid not in [r.replica_id for r in world.gateway.routes[ep].replicas]
     assert [r.state for r in await world.store.live_replicas(ep)] == ["starting"]  # its replacement
     assert "replica_unhealthy" in [e.kind for e in await world.store.events(ep)]
+
+
+async def test_adopted_replicas_keep_their_gpus(world: World) -> None:
+    ep = await world.create(min_replicas=2, gpu_type="h100", gpu_count=1)
+    await world.settle(3)
+    held = sorted(s.gpus for s in world.runtime.launches.values())
+    assert held == [(0,), (1,)]
+    fresh = Controller(
+        world.store,
+        world.runtime,
+        FakeGateway(),
+        tuning=TUNING,
+        clock=world.clock,
+        prober=world.prober,
+        gpus=GpuPool({"h100": [0, 1]}),
+    )
+    await fresh.adopt()
+    assert fresh.replicas.gpus.free("h100") == 0  # both devices still belong to the adopted replicas
+    await fresh.tick()
+    assert len(await world.store.live_replicas(ep)) == 2 and len(world.runtime.launches) == 2  # nothing new

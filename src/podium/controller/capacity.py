@@ -11,6 +11,7 @@ class GpuPool:
         """devices: gpu_type -> device indices of that type (from the region's inventory)."""
         self._free = {t: sorted(ix) for t, ix in devices.items()}
         self._total = {t: len(ix) for t, ix in devices.items()}
+        self._type_of = {i: t for t, ix in devices.items() for i in ix}  # device index -> its GPU type
 
     def allocate(self, gpu_type: str, count: int) -> tuple[int, ...] | None:
         if count <= 0:
@@ -30,6 +31,11 @@ class GpuPool:
             return
         free = set(self._free.get(gpu_type, [])) | set(indices)
         self._free[gpu_type] = sorted(free)
+
+    def type_of(self, indices: tuple[int, ...]) -> str | None:
+        """The GPU type of these device indices (a replica found running after a restart), if known."""
+        types = {self._type_of.get(i) for i in indices}
+        return types.pop() if len(types) == 1 else None
 
     def free(self, gpu_type: str) -> int:
         return len(self._free.get(gpu_type, []))

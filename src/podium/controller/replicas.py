@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from podium.controller.capacity import GpuPool
 from podium.controller.launch import References, Workload, launch_spec
+from podium.controller.planner import backoff_delay
 from podium.core.errors import PodiumError
 from podium.core.ids import replica_id
 from podium.core.specs import EndpointSpec
@@ -105,8 +106,6 @@ class ReplicaManager:
         self.gpus.release(self._gpu_type.pop(rid, "cpu"), gpus)
         await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), reason)
         failures = row.consecutive_failures + 1
-        from podium.controller.planner import backoff_delay
-
         delay = backoff_delay(failures, self.tuning.backoff_base_s, self.tuning.backoff_max_s)
         await self.store.update_endpoint(
             row.id, consecutive_failures=failures, last_error=reason, backoff_until=self.clock() + delay
@@ -117,7 +116,8 @@ class ReplicaManager:
         """Account the GPUs of a replica found running after a restart."""
         if row.gpus:
             ixs = tuple(int(i) for i in row.gpus.split(","))
-            for gpu_type in list(self.gpus._free):  # the pool only knows types it has
+            gpu_type = self.gpus.type_of(ixs)
+            if gpu_type is not None:  # devices the inventory no longer lists are not ours to hand out
                 self.gpus.mark_used(gpu_type, ixs)
                 self._gpu_type[row.id] = gpu_type
         if row.state == ReplicaState.DRAINING:
