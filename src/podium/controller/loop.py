@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from podium.controller.capacity import GpuPool
-from podium.controller.launch import NoReferences, RecipeResolver, References, route_of, workload_of
+from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
 from podium.controller.observe import Observer
-from podium.controller.planner import EndpointInput, Plan, ReplicaInput, backoff_delay, plan
+from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
 from podium.controller.probe import HealthProbe
 from podium.controller.replicas import ReplicaManager
 from podium.core.errors import PodiumError
@@ -65,7 +65,7 @@ class Controller:
         )
         self._wake = asyncio.Event()
         self._published: set[str] = set()
-        self._specs: dict[str, tuple[str, EndpointSpec]] = {}
+        self._specs: dict[str, tuple[str, EndpointSpec, Workload | None]] = {}
         self.ticks = 0  # ticks started
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
 
@@ -128,7 +128,7 @@ class Controller:
         a booting one goes on booting (its start timeout still applies); a draining one finishes draining."""
         rid = row.id
         if row.state == ReplicaState.READY and endpoint is not None:
-            path = self._health_path(endpoint, self._spec(endpoint))
+            path = self._health_path(endpoint)
             healthy = False
             for _ in range(3):
                 if healthy := await self.observer.prober.healthy(address, path):
@@ -148,7 +148,7 @@ class Controller:
     async def tick(self) -> None:
         self.ticks += 1
         rows = await self.store.list_endpoints()
-        paths = {row.id: self._health_path(row, self._spec(row)) for row in rows}
+        paths = {row.id: self._health_path(row) for row in rows}
         await self.observer.observe(await self.store.live_replicas(), paths)
         # Observation may have failed replicas and changed endpoints' failure counts: reload both.
         rows = await self.store.list_endpoints()
@@ -157,7 +157,7 @@ class Controller:
             by_ep.setdefault(r.endpoint_id, []).append(r)
         for row in rows:
             try:
-                await self._reconcile(row, self._spec(row), by_ep.get(row.id, []))
+                await self._reconcile(row, by_ep.get(row.id, []))
             except Exception as exc:  # isolate endpoints from each other
                 log.exception("reconcile %s failed", row.id)
                 await self.store.update_endpoint(row.id, last_error=str(exc), updated_at=row.updated_at)
@@ -166,21 +166,25 @@ class Controller:
             self._published.discard(gone)
             self._specs.pop(gone, None)
 
-    def _spec(self, row: EndpointRow) -> EndpointSpec:
-        """Parsed spec, cached by its JSON text: ticks run every 50 ms while replicas boot."""
+    def _parsed(self, row: EndpointRow) -> tuple[EndpointSpec, Workload | None]:
+        """Spec and its runnable form (None: the catalog cannot resolve it), cached by the spec's JSON
+        text: ticks run every 50 ms while replicas boot, and a recipe lookup need not run every time."""
         cached = self._specs.get(row.id)
         if cached is None or cached[0] != row.spec_json:
-            cached = (row.spec_json, EndpointSpec.model_validate_json(row.spec_json))
+            spec = EndpointSpec.model_validate_json(row.spec_json)
+            work = None
+            with contextlib.suppress(PodiumError):
+                work = workload_of(spec, row.routing_key, self.catalog)
+            cached = (row.spec_json, spec, work)
             self._specs[row.id] = cached
-        return cached[1]
+        return cached[1], cached[2]
 
-    def _health_path(self, row: EndpointRow, spec: EndpointSpec) -> str:
-        try:
-            return workload_of(spec, row.routing_key, self.catalog).health_check_path
-        except PodiumError:
-            return spec.health_check_path
+    def _health_path(self, row: EndpointRow) -> str:
+        spec, work = self._parsed(row)
+        return work.health_check_path if work else spec.health_check_path
 
-    async def _reconcile(self, row: EndpointRow, spec: EndpointSpec, replicas: list[ReplicaRow]) -> None:
+    async def _reconcile(self, row: EndpointRow, replicas: list[ReplicaRow]) -> None:
+        spec, work = self._parsed(row)
         s = spec.scaling
         target = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
         target = max(s.min_replicas, min(s.max_replicas, target))
@@ -193,9 +197,6 @@ class Controller:
             self.gateway.remove_route(row.id)
             self._published.discard(row.id)
             return
-        work = None
-        with contextlib.suppress(PodiumError):
-            work = workload_of(spec, row.routing_key, self.catalog)
         for rid in p.drain:
             self.replicas.drain(rid, row.id)
         if p.start:
@@ -203,15 +204,15 @@ class Controller:
                 raise PodiumError("cannot build the replica's command from the spec")
             await self.replicas.start(row, spec, work, p.start)
             self.observer.busy = True
-        await self._publish_and_state(row, spec, work, p, target, failed)
+        await self._publish_and_state(row, spec, work, target, failed)
 
     async def _publish_and_state(
-        self, row: EndpointRow, spec: EndpointSpec, work: object, p: Plan, target: int, failed: bool
+        self, row: EndpointRow, spec: EndpointSpec, work: Workload | None, target: int, failed: bool
     ) -> None:
         replicas = await self.store.live_replicas(row.id)
         leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
-        self.gateway.set_route(route_of(row, spec, work, ready))  # type: ignore[arg-type]
+        self.gateway.set_route(route_of(row, spec, work, ready))
         self._published.add(row.id)
         state = derive_state(row, spec, replicas, target, failed)
         if state != row.state:
