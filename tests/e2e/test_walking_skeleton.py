@@ -15,6 +15,7 @@ def test_create_call_stream_and_delete(podium: Podium) -> None:
     assert ep["id"].startswith("ep-") and ep["routing_key"]
     listed = podium.cli_json("endpoint", "list")["endpoints"]
     assert [e["id"] for e in listed] == [ep["id"]]
+    assert podium.cli("endpoint", "wait", ep["id"], "--for", "serving", "--timeout", "30").stdout.strip() == "serving"
     served = podium.wait_state(ep["id"], "serving")
     assert served["status"]["instances"][0]["public_ip"] == "127.0.0.1"
     assert podium.cli_json("endpoint", "get", ep["id"])["status"]["state"] == "serving"
