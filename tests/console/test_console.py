@@ -42,3 +42,41 @@ async def test_sign_in_and_pages(tmp_path: Path) -> None:
         assert "Events" in detail and "created" in detail
         assert "Usage" in (await c.get("/console/usage")).text
     await store.close()
+
+
+async def test_deploy_from_a_template_and_endpoint_actions(tmp_path: Path) -> None:
+    from podium.catalog import Catalog
+    from podium.console.actions import router as actions
+
+    settings = Settings(data_dir=tmp_path)
+    migrate(settings.db_url)
+    store = Store(settings.db_url)
+    tokens = TokenService(store)
+    await tokens.ensure_bootstrap("console-admin")
+    _, reader = await tokens.create("reader", ["read"])
+    catalog = Catalog.load()
+    endpoints = EndpointService(store, lambda _=None: None, SourceValidator(catalog, "local"))
+    app = create_app(Services(settings, tokens, endpoints, {"catalog": catalog}))
+    app.include_router(router)
+    app.include_router(actions)
+    choice = "HuggingFaceTB/SmolLM2-135M-Instruct|base|cpu|0"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://podium") as c:
+        await c.post("/console/login", data={"token": reader})
+        assert "SmolLM2" in (await c.get("/console/deploy")).text  # the catalog's templates are offered
+        denied = await c.post("/console/deploy", data={"choice": choice, "name": "smol"})
+        assert "admin" in denied.text and await store.list_endpoints() == []  # read scope cannot deploy
+        await c.post("/console/login", data={"token": "console-admin"})
+        bad = await c.post("/console/deploy", data={"choice": "no|such|thing|0", "name": "x"})
+        assert "err" in bad.text and await store.list_endpoints() == []
+        done = await c.post(
+            "/console/deploy", data={"choice": choice, "name": "smol", "min_replicas": "0", "max_replicas": "2"}
+        )
+        assert done.status_code == 303
+        (row,) = await store.list_endpoints()
+        assert row.kind == "template" and done.headers["location"].endswith(row.id)
+        assert (await c.post(f"/console/endpoints/{row.id}/stop")).status_code == 303
+        assert (await store.get_endpoint(row.id)).state == "stopped"
+        await c.post(f"/console/endpoints/{row.id}/start")
+        await c.post(f"/console/endpoints/{row.id}/delete")
+        assert (await store.get_endpoint(row.id)).deleting
+    await store.close()

@@ -29,9 +29,10 @@ form.inline{display:inline} .err{color:#b3261e}
 """
 
 
-def _page(title: str, body: str) -> HTMLResponse:
+def page(title: str, body: str) -> HTMLResponse:
     nav = (
-        '<a href="/">Endpoints</a><a href="/console/usage">Usage</a><a href="/v0/docs">API</a>'
+        '<a href="/">Endpoints</a><a href="/console/deploy">Deploy</a><a href="/console/usage">Usage</a>'
+        '<a href="/v0/docs">API</a>'
         '<a href="/console/logout">Sign out</a>'
     )
     html = (
@@ -45,7 +46,7 @@ def _state(s: str) -> str:
     return f'<span class="s-{escape(s)}">{escape(s)}</span>'
 
 
-async def _principal(request: Request, svc: Services) -> Principal | None:
+async def principal_of(request: Request, svc: Services) -> Principal | None:
     token = request.cookies.get(COOKIE)
     if not token:
         return None
@@ -57,9 +58,9 @@ async def _principal(request: Request, svc: Services) -> Principal | None:
         return None
 
 
-def _login(error: str = "") -> HTMLResponse:
+def login_page(error: str = "") -> HTMLResponse:
     msg = f'<p class="err">{escape(error)}</p>' if error else ""
-    return _page(
+    return page(
         "Sign in",
         f"""<h2>Sign in</h2>{msg}<form method="post" action="/console/login">
       <p>Token (admin or read scope; <code>cat ~/.podium/admin_token</code>)</p>
@@ -69,8 +70,8 @@ def _login(error: str = "") -> HTMLResponse:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, svc: Services = Depends(services)) -> Response:
-    if await _principal(request, svc) is None:
-        return _login()
+    if await principal_of(request, svc) is None:
+        return login_page()
     rows = []
     for rec in await svc.endpoints.list_all():
         r, spec = rec.row, rec.spec
@@ -96,18 +97,18 @@ async def index(request: Request, svc: Services = Depends(services)) -> Response
         else "<p>No endpoints yet. Create one with <code>podium endpoint create</code>.</p>"
     )
     base = escape(svc.settings.base_url)
-    return _page("Endpoints", f"<h2>Endpoints</h2>{table}<p>OpenAI base URL: <code>{base}/v1</code></p>")
+    return page("Endpoints", f"<h2>Endpoints</h2>{table}<p>OpenAI base URL: <code>{base}/v1</code></p>")
 
 
 @router.get("/console/endpoints/{endpoint_id}", response_class=HTMLResponse)
-async def endpoint_page(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    if await _principal(request, svc) is None:
-        return _login()
+async def endpointpage(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
+    if await principal_of(request, svc) is None:
+        return login_page()
     try:
         rec = await svc.endpoints.get(endpoint_id)
         events = await svc.endpoints.events(endpoint_id, 50)
     except PodiumError as exc:
-        return _page("Not found", f"<p class=err>{escape(exc.message)}</p>")
+        return page("Not found", f"<p class=err>{escape(exc.message)}</p>")
     r = rec.row
     reps = "".join(
         f"<tr><td><code>{escape(x.id)}</code></td><td>{_state(x.state)}</td><td>{escape(x.address or '')}"
@@ -123,18 +124,27 @@ async def endpoint_page(endpoint_id: str, request: Request, svc: Services = Depe
     body = (
         f"<h2>{escape(r.name)} {_state(r.state)}</h2><p><code>{escape(r.id)}</code> · model "
         f"<code>{escape(r.routing_key)}</code> · app <code>/e/{escape(r.app_name)}/</code> · desired "
-        f"{escape(str(r.desired_replicas))} {escape(r.desired_reason or '')}</p>"
+        f"{escape(str(r.desired_replicas))} {escape(r.desired_reason or '')}</p>{_actions(r.id)}"
         f"<h3>Replicas</h3><table><tr><th>Id</th><th>State</th><th>Address</th><th>GPUs</th><th>Detail</th></tr>"
         f"{reps}</table><h3>Events</h3><table><tr><th>Time</th><th>Kind</th><th>Message</th></tr>{evs}</table>"
         f"<h3>Spec</h3><pre>{spec_json}</pre>"
     )
-    return _page(r.name, body)
+    return page(r.name, body)
+
+
+def _actions(endpoint_id: str) -> str:
+    """Start / stop / delete buttons (POST forms; the session cookie is SameSite=strict)."""
+    eid = escape(endpoint_id)
+    return "".join(
+        f'<form class="inline" method="post" action="/console/endpoints/{eid}/{a}"><button>{a}</button></form> '
+        for a in ("start", "stop", "delete")
+    )
 
 
 @router.get("/console/usage", response_class=HTMLResponse)
-async def usage_page(request: Request, svc: Services = Depends(services)) -> Response:
-    if await _principal(request, svc) is None:
-        return _login()
+async def usagepage(request: Request, svc: Services = Depends(services)) -> Response:
+    if await principal_of(request, svc) is None:
+        return login_page()
     from podium.services.usage import UsageService
 
     rep = await UsageService(svc.endpoints.store).report(since=time.time() - 86400)
@@ -143,7 +153,7 @@ async def usage_page(request: Request, svc: Services = Depends(services)) -> Res
         f"<td>{e.replica_seconds / 3600:.3f}</td><td>{e.gpu_seconds / 3600:.3f}</td></tr>"
         for e in rep.endpoints
     )
-    return _page(
+    return page(
         "Usage",
         "<h2>Usage, last 24 h</h2><table><tr><th>Endpoint</th><th>Running</th>"
         f"<th>Replica-hours</th><th>GPU-hours</th></tr>{rows}</table>",
@@ -156,7 +166,7 @@ async def login(token: str = Form(""), svc: Services = Depends(services)) -> Res
         principal = await svc.tokens.authenticate(token.strip())
         principal.require("read")
     except PodiumError as exc:
-        return _login(exc.message)
+        return login_page(exc.message)
     resp = RedirectResponse("/", status_code=303)
     resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=7 * 86400)
     return resp

@@ -21,6 +21,7 @@ from podium.api.app import create_app
 from podium.api.deps import Services
 from podium.autoscaler.loop import Autoscaler
 from podium.catalog import Catalog
+from podium.console.actions import router as console_actions
 from podium.console.pages import router as console_router
 from podium.controller.capacity import GpuPool
 from podium.controller.loop import Controller
@@ -225,6 +226,7 @@ async def _api_app(
         )
     )
     app.include_router(console_router)
+    app.include_router(console_actions)
     return app
 
 
