@@ -21,7 +21,8 @@ class ControllerTuning:
     drain_timeout_s: float = 30.0  # in-flight requests get this long before SIGTERM
     stop_grace_s: float = 10.0  # SIGTERM -> SIGKILL
     resync_interval_s: float = 1.0  # a full reconcile even without hints (catches process exits)
-    max_failures: int = 5  # consecutive failed starts before the endpoint is marked failed
+    max_failures: int = 5  # consecutive failed starts (or crashes soon after ready) -> endpoint failed
+    stable_after_s: float = 30.0  # a replica ready this long clears the endpoint's crash count
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
 

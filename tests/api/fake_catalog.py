@@ -28,6 +28,7 @@ class FakeRecipe:
     env: dict[str, str] = field(default_factory=dict)
     health_check_path: str = "/health"
     served_model_name: str | None = None
+    ready_by_generating: bool = False
 
 
 TEMPLATES: list[dict[str, Any]] = [

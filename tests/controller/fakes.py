@@ -33,7 +33,7 @@ class FakeRuntime:
         self.launches[spec.replica_id] = spec
         return obs
 
-    def exit(self, replica_id: str, code: int = 1) -> None:
+    def exit(self, replica_id: str, code: int = 1, detail: str | None = None) -> None:
         obs = self.replicas[replica_id]
         self.replicas[replica_id] = ReplicaObservation(
             obs.replica_id,
@@ -41,7 +41,7 @@ class FakeRuntime:
             RunPhase.EXITED,
             obs.address,
             exit_code=code,
-            detail=f"exited with code {code}",
+            detail=detail or f"exited with code {code}",
         )
 
     async def poll(self, replica_id: str) -> ReplicaObservation:
@@ -70,9 +70,15 @@ class FakeRuntime:
 class FakeProber:
     healthy_addresses: set[str] = field(default_factory=set)
     all_healthy: bool = True
+    all_generate: bool = True  # answer of the readiness completion of engine templates
+    generated: list[tuple[str, str]] = field(default_factory=list)  # (address, model) asked
 
     async def healthy(self, address: str, path: str) -> bool:
         return self.all_healthy or address in self.healthy_addresses
+
+    async def generates(self, address: str, model: str) -> bool:
+        self.generated.append((address, model))
+        return self.all_generate
 
     async def close(self) -> None:
         pass

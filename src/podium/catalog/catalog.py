@@ -38,6 +38,7 @@ class Recipe:
     served_model_name: str | None
     container_args: list[str] = field(default_factory=list)
     engine: str = ""
+    ready_by_generating: bool = False  # readiness needs a real 1-token completion, not only the health path
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ class Catalog:
             served_model_name=served,
             container_args=r([*engine.container_args, *extra]),
             engine=engine.name,
+            ready_by_generating=engine.readiness == "generate",
         )
 
     def describe(self, model_name: str, region: str = "local") -> dict[str, Any]:

@@ -13,7 +13,7 @@ which gives every replica its own port.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -58,6 +58,11 @@ class Engine(Spec):
     container_args: list[str] = Field(default_factory=list, description="args to the image's entrypoint")
     port: int = Field(default=8000, ge=1, le=65535, description="port inside the container")
     health_check_path: str = "/health"
+    readiness: Literal["health", "generate"] = Field(
+        default="health",
+        description="generate: ready only once a 1-token completion succeeds (an engine that lists its"
+        " model can still crash on the first matrix multiply, e.g. an unsupported CPU instruction)",
+    )
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("image")

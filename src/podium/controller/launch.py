@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from podium.core.errors import Invalid
-from podium.core.specs import EndpointSpec, VolumeMode, parse_size
+from podium.core.specs import SEALED_PREFIX, EndpointSpec, VolumeMode, parse_size
 from podium.gateway.routes import EndpointRoute, ReplicaRoute
 from podium.runtime.base import LaunchSpec, VolumeBind
 from podium.store.tables import EndpointRow
@@ -33,6 +33,8 @@ class RecipeLike(Protocol):
     def health_check_path(self) -> str: ...
     @property
     def served_model_name(self) -> str | None: ...
+    @property
+    def ready_by_generating(self) -> bool: ...
 
 
 class RecipeResolver(Protocol):
@@ -45,6 +47,7 @@ class References(Protocol):
 
     async def resolve_env(self, selectors: dict[str, str]) -> dict[str, str]: ...
     async def registry_credentials(self, selector: str) -> tuple[str, str]: ...
+    async def registry_password(self, endpoint_id: str, stored: str) -> str: ...
     async def volume_source(self, source: str) -> str: ...
 
 
@@ -58,6 +61,11 @@ class NoReferences:
 
     async def registry_credentials(self, selector: str) -> tuple[str, str]:
         raise Invalid("container.registry.secret", "secrets are not configured on this server")
+
+    async def registry_password(self, endpoint_id: str, stored: str) -> str:
+        if stored.startswith(SEALED_PREFIX):
+            raise Invalid("container.registry.password", "secrets are not configured on this server")
+        return stored
 
     async def volume_source(self, source: str) -> str:
         return source
@@ -76,6 +84,7 @@ class Workload:
     served_model_name: str | None
     image_args: list[str] = field(default_factory=list)  # for the image's own entrypoint (container runtimes)
     command_is_local: bool = False  # a template's host command: container runtimes run the image instead
+    ready_by_generating: bool = False  # an engine template: ready once it completes one token, not once it lists
 
 
 def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | None) -> Workload:
@@ -108,6 +117,7 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
         spec.served_model_name or recipe.served_model_name or t.model_name,
         image_args=list(getattr(recipe, "container_args", [])),
         command_is_local=True,
+        ready_by_generating=recipe.ready_by_generating,
     )
 
 
@@ -141,6 +151,8 @@ async def launch_spec(
     user, password = (registry.username, registry.password) if registry else (None, None)
     if registry and registry.secret:
         user, password = await refs.registry_credentials(registry.secret)
+    elif password:  # stored sealed with the master key
+        password = await refs.registry_password(row.id, password)
     return LaunchSpec(
         replica_id=replica_id,
         endpoint_id=row.id,
