@@ -156,6 +156,46 @@ async def test_stopping_an_endpoint_fails_held_requests_with_404(harness: Harnes
     assert r.status_code == 404 and "stopped" in r.json()["error"]["message"]
 
 
+async def test_a_failed_start_answers_held_and_new_requests_at_once(harness: Harness, replica: FakeReplica) -> None:
+    gw = harness.gateway
+    gw.set_route(make_route([], cold_start_timeout_s=600))
+    failing = make_route(
+        [],
+        cold_start_timeout_s=600,
+        failure="its latest start failed: exited with code 127",
+        failure_retry_at=time.time() + 7,
+    )
+    async with harness.client() as c:
+        held = asyncio.create_task(c.post("/v1/chat/completions", json=CHAT))
+        await eventually(lambda: gw.stats()["ep-test"].queued == 1)
+        gw.set_route(failing)  # the controller publishes why no replica is coming
+        r = await asyncio.wait_for(held, 2)
+        t0 = time.monotonic()
+        again = await c.post("/v1/chat/completions", json=CHAT)
+        assert time.monotonic() - t0 < 1
+        for resp in (r, again):
+            assert resp.status_code == 503, resp.text
+            err = resp.json()["error"]
+            assert err["code"] == "endpoint_failed" and "exited with code 127" in err["message"]
+            assert 5 <= int(resp.headers["retry-after"]) <= 8  # until the controller's next try
+        gw.set_route(replace(failing, failure=None, failure_retry_at=None))  # a new start is under way: hold
+        held = asyncio.create_task(c.post("/v1/chat/completions", json=CHAT))
+        await eventually(lambda: gw.stats()["ep-test"].queued == 1)
+        gw.set_route(make_route([replica]))
+        assert (await asyncio.wait_for(held, 2)).status_code == 200
+    assert gw.stats()["ep-test"].queued == 0
+
+
+async def test_a_failed_endpoint_says_so_with_a_long_retry_after(harness: Harness) -> None:
+    harness.gateway.set_route(
+        make_route([], failure="failed after 5 failed starts: no such image", failure_retry_at=None)
+    )
+    async with harness.client() as c:
+        r = await c.post("/v1/chat/completions", json=CHAT)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "endpoint_failed"
+    assert "no such image" in r.json()["error"]["message"] and int(r.headers["retry-after"]) == 30
+
+
 async def test_slots_spread_over_replicas(harness: Harness, replica: FakeReplica) -> None:
     second = FakeReplica()
     await second.start()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from podium.controller.capacity import GpuPool
@@ -212,12 +213,35 @@ class Controller:
         replicas = await self.store.live_replicas(row.id)
         leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
-        self.gateway.set_route(route_of(row, spec, work, ready))
+        route = route_of(row, spec, work, ready)
+        if not ready and route.enabled:
+            failure, retry_at = await self._start_failure(row, replicas, failed)
+            route = replace(route, failure=failure, failure_retry_at=retry_at)
+        self.gateway.set_route(route)
         self._published.add(row.id)
         state = derive_state(row, spec, replicas, target, failed)
         if state != row.state:
             await self.store.update_endpoint(row.id, state=state)
             await self.store.add_event(row.id, "state", f"{row.state} -> {state}")
+
+    async def _start_failure(
+        self, row: EndpointRow, live: list[ReplicaRow], failed: bool
+    ) -> tuple[str | None, float | None]:
+        """Why requests to an endpoint with no ready replica should fail now rather than be held: it has
+        failed (the controller gave up), or its latest start failed and no other is under way (a bad
+        command or a missing image fails the same way next time). (None, None) when holding may help.
+        The second value is the wall-clock time of the next try, for the gateway's Retry-After."""
+        if row.consecutive_failures == 0 or not row.last_error:
+            return None, None
+        if failed:
+            return f"failed after {row.consecutive_failures} failed starts: {row.last_error}", None
+        if live:
+            return None, None  # a start is under way: it may succeed
+        history = await self.store.replicas_of([row.id], include_ended=True)
+        latest = history[-1] if history else None  # ordered by created_at
+        if latest is None or latest.state != ReplicaState.FAILED or latest.ready_at is not None:
+            return None, None  # it crashed after serving: its replacement is worth waiting for
+        return f"its latest start failed, retrying: {row.last_error}", max(row.backoff_until, self.clock())
 
     async def _on_ready(self, replica: ReplicaRow, took_s: float) -> None:
         await self.store.update_endpoint(

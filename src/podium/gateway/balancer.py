@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from podium.gateway.errors import GatewayError, not_found, stopped, unavailable
 from podium.gateway.routes import EndpointRoute, ReplicaRoute
 
 SUSPECT_TTL_S = 5.0  # how long a replica that refused a connection is routed around
+FAILED_RETRY_AFTER_S = 30.0  # Retry-After for an endpoint the controller gave up on (an operator must act)
 
 log = logging.getLogger("podium.gateway")
 
@@ -64,6 +66,7 @@ class EndpointPool:
         wake: Callable[[str], None],
         clock: Callable[[], float],
         rng: random.Random,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.route = route
         self.in_flight = 0
@@ -74,6 +77,7 @@ class EndpointPool:
         self._wake = wake
         self._woken = False
         self._clock = clock
+        self._wall = wall_clock
         self._rng = rng
         self._closed: GatewayError | None = None
         # Replicas that refused a connection: routed around until the controller republishes without
@@ -141,6 +145,9 @@ class EndpointPool:
                 return lease
         route = self.route
         held = not self._usable
+        if held and (failure := self._failure()) is not None:
+            self._maybe_wake()  # a planned retry may need a replica wanted (scale from zero)
+            raise failure
         if self.queued >= self._queue_bound():
             raise unavailable(
                 f"endpoint {route.routing_key!r} is at capacity: {self.queued} requests already queued",
@@ -224,6 +231,8 @@ class EndpointPool:
     # -- control side --------------------------------------------------------------------
     def update(self, route: EndpointRoute) -> None:
         """A new route for this endpoint (replicas, limits, enabled); waiters move on at once."""
+        if route.failure is not None and route != self.route:
+            self._woken = False  # the next request asks for a retry again
         self.route = route
         listed = {r.replica_id for r in route.replicas}
         for rid in [rid for rid in self._suspects if rid not in listed]:
@@ -233,6 +242,10 @@ class EndpointPool:
             self.close(stopped(f"endpoint {route.routing_key!r}"))
             return
         self._closed = None
+        failure = None if self._usable else self._failure()
+        if failure is not None:
+            self._fail_waiters(failure)  # held for a replica that will not come: answer now
+            return
         if self._usable:
             self._woken = False
             if self.queued:
@@ -263,9 +276,27 @@ class EndpointPool:
         replicas = self.route.replicas
         self._usable = tuple(r for r in replicas if r.replica_id not in self._suspects) if self._suspects else replicas
 
+    def _failure(self) -> GatewayError | None:
+        """503 `endpoint_failed` naming the controller's reason, when the route says waiting won't help."""
+        route = self.route
+        if route.failure is None:
+            return None
+        if route.failure_retry_at is None:
+            retry_after = FAILED_RETRY_AFTER_S
+        else:
+            retry_after = min(60.0, max(1.0, route.failure_retry_at - self._wall()))
+        return unavailable(
+            f"endpoint {route.routing_key!r} cannot serve: {route.failure}",
+            retry_after=retry_after,
+            code="endpoint_failed",
+        )
+
     def close(self, error: GatewayError) -> None:
         """Fail every waiter with `error` (endpoint stopped or deleted); leases in use stay valid."""
         self._closed = error
+        self._fail_waiters(error)
+
+    def _fail_waiters(self, error: GatewayError) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.gone and not waiter.future.done():

@@ -29,6 +29,10 @@ class EndpointRoute:
     cold_start_timeout_s: float  # hold time when no replica is ready -> 503
     request_timeout_s: float
     replicas: tuple[ReplicaRoute, ...] = field(default=())  # READY replicas only
+    # Why no replica can serve, when waiting would not help: the endpoint has failed, or its latest start
+    # failed and nothing is starting. Requests then get 503 `endpoint_failed` at once, not a hold.
+    failure: str | None = None
+    failure_retry_at: float | None = None  # wall-clock time of the controller's next try; None: none planned
 
 
 @dataclass(frozen=True, slots=True)
