@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import orjson
 
-from podium.gateway.routes import ReplicaRoute
+from podium.gateway.routes import PlatformToken, ReplicaRoute
 from tests.gateway.conftest import (
     ENDPOINT_TOKEN,
     PLATFORM_TOKEN,
@@ -202,3 +202,25 @@ async def test_all_replicas_unreachable_ends_at_the_cold_start_timeout(harness: 
         r = await c.post("/v1/chat/completions", json=CHAT)
     assert r.status_code == 503 and r.json()["error"]["code"] == "cold_start_timeout"
     assert harness.gateway.stats()["ep-test"].in_flight == 0
+
+
+async def test_a_rate_limited_token_is_limited_on_an_open_endpoint_too(harness: Harness, replica: FakeReplica) -> None:
+    """The limit follows the token: sending it to an endpoint without auth does not escape it, on the
+    fast path (a warm pool) as on the general one; requests without a token, or with another, are not limited."""
+    gw = harness.gateway
+    gw.set_platform_tokens(
+        [
+            PlatformToken("tok-inf", sha(PLATFORM_TOKEN), frozenset({"inference"}), rate_limit_rpm=3),
+            PlatformToken("tok-read", sha(READ_TOKEN), frozenset({"read"})),
+        ]
+    )
+    gw.set_route(make_route([replica]))
+    async with harness.client() as c:
+        assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200  # warms the pool
+        codes = [(await c.post("/v1/chat/completions", json=CHAT, headers=bearer(PLATFORM_TOKEN))) for _ in range(5)]
+        assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
+        assert int(codes[-1].headers["retry-after"]) >= 1
+        assert codes[-1].json()["error"]["code"] == "rate_limit_exceeded"
+        for headers in ({}, bearer(READ_TOKEN), bearer("unknown")):
+            assert (await c.post("/v1/chat/completions", json=CHAT, headers=headers)).status_code == 200
+    assert set(gw.token_demand()) == {sha(PLATFORM_TOKEN)}  # what the controller splits the rate by

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from podium.core.stats import EndpointStats
@@ -76,7 +76,12 @@ class Gateway:
         pool = self._pools.get(route.endpoint_id)
         if pool is None:
             self._pools[route.endpoint_id] = EndpointPool(
-                route, replica_counts=self._replica_counts, wake=self._wake, clock=self._clock, rng=self._rng
+                route,
+                replica_counts=self._replica_counts,
+                wake=self._wake,
+                clock=self._clock,
+                rng=self._rng,
+                wall_clock=self._wall,
             )
             self._metrics.setdefault(route.endpoint_id, EndpointMetrics())
         else:
@@ -100,6 +105,14 @@ class Gateway:
 
     def set_platform_tokens(self, tokens: Iterable[PlatformToken]) -> None:
         self._tokens.replace(tokens)
+
+    def set_rate_shares(self, shares: Mapping[str, float]) -> None:
+        """This gateway's share of each limited token's rate, from the controller (roles/shares.py)."""
+        self._tokens.set_shares(shares)
+
+    def token_demand(self) -> dict[str, float]:
+        """Requests per minute seen per limited token: what the controller splits the rates by."""
+        return self._tokens.demand(self._clock())
 
     def stats(self) -> dict[str, EndpointStats]:
         now = self._clock()
@@ -146,14 +159,7 @@ class Gateway:
             route = routed.route
             metrics = self._metrics[route.endpoint_id]
             metrics.last_request_at = self._wall()
-            if route.auth_token_sha256 is not None:
-                token = bearer_token(request.header(b"authorization"))
-                digest = self._tokens.digest(token) if token is not None else None
-                if not self._tokens.allows(route, digest):
-                    raise unauthorized()
-                wait = self._tokens.over_limit(digest, self._clock())
-                if wait is not None:
-                    raise rate_limited(wait)
+            self._check_token(route, request)
             pool = self._pools[route.endpoint_id]
             status = await self._proxy.forward(pool, routed, request, out, started_at, metrics)
         except GatewayError as exc:
@@ -192,15 +198,30 @@ class Gateway:
         except GatewayError:
             return False  # the general path answers it
         route = routed.route
-        if route.auth_token_sha256 is not None:
-            token = bearer_token(request.header(b"authorization"))
-            digest = self._tokens.digest(token) if token is not None else None
+        if route.auth_token_sha256 is not None or self._tokens.has_limits:
+            digest = self._digest_of(request)
             if not self._tokens.allows(route, digest) or self._tokens.is_limited(digest):
                 return False  # the general path answers 401, or counts the request against the token's rate
         if try_fast(self, conn, request, routed):
             self.fast_hits += 1
             return True
         return False
+
+    def _digest_of(self, request: Request) -> str | None:
+        token = bearer_token(request.header(b"authorization"))
+        return self._tokens.digest(token) if token is not None else None
+
+    def _check_token(self, route: EndpointRoute, request: Request) -> None:
+        """401 unless the caller may use `route`; 429 when it presents a known rate-limited token over its
+        rate, whatever the endpoint's auth mode (a limit follows the token, not the endpoint)."""
+        if route.auth_token_sha256 is None and not self._tokens.has_limits:
+            return
+        digest = self._digest_of(request)
+        if not self._tokens.allows(route, digest):
+            raise unauthorized()
+        wait = self._tokens.over_limit(digest, self._clock())
+        if wait is not None:
+            raise rate_limited(wait)
 
     async def _list_models(self, request: Request, out: Responder) -> None:
         token = bearer_token(request.header(b"authorization"))

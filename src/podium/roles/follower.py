@@ -1,5 +1,8 @@
 """The gateway side of split roles: follow the controller's routes (long-poll), forward wake-ups,
-and remember which replicas it has routed to so it can report their in-flight counts for drains."""
+and remember which replicas it has routed to so it can report their in-flight counts for drains.
+
+Each poll names the route book's epoch it last saw: a restarted controller has a new one, and answers
+a poll from an older epoch at once with its full snapshot, so routes are never stale for a poll."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -26,6 +29,8 @@ class LocalGateway(Protocol):
     def set_platform_tokens(self, tokens: list[PlatformToken]) -> None: ...
     def stats(self) -> dict[str, EndpointStats]: ...
     def replica_in_flight(self, replica_id: str) -> int: ...
+    def token_demand(self) -> dict[str, float]: ...
+    def set_rate_shares(self, shares: Mapping[str, float]) -> None: ...
 
 
 class RouteFollower:
@@ -45,6 +50,7 @@ class RouteFollower:
         self.poll_timeout_s, self.retry_s, self.clock = poll_timeout_s, retry_s, clock
         self.gateway: LocalGateway | None = None
         self.version = -1
+        self.epoch = ""  # the controller's route-book epoch of `version` ("": none seen yet)
         self.synced = asyncio.Event()  # the first snapshot is applied: the gateway may serve
         self._known: set[str] = set()
         self._replicas: dict[str, float] = {}  # replica id -> last seen in a route (drain reports)
@@ -81,6 +87,7 @@ class RouteFollower:
     async def poll_once(self) -> None:
         params: dict[str, Any] = {
             "since": self.version,
+            "epoch": self.epoch,
             "gateway": self.advertise_url,
             "timeout": self.poll_timeout_s if self.synced.is_set() else 0,
         }
@@ -103,7 +110,11 @@ class RouteFollower:
             self.gateway.remove_route(gone)
         self._known = {r.endpoint_id for r in routes}
         self.gateway.set_platform_tokens([token_from_json(t) for t in snapshot["tokens"]])
-        self.version = int(snapshot["version"])
+        self.gateway.set_rate_shares({str(k): float(v) for k, v in snapshot.get("rate_shares", {}).items()})
+        epoch = str(snapshot.get("epoch", ""))
+        if self.epoch and epoch != self.epoch:
+            log.info("controller %s restarted (route book epoch %s): full resync", self.controller_url, epoch)
+        self.epoch, self.version = epoch, int(snapshot["version"])
         self.synced.set()
 
     def wake(self, endpoint_id: str) -> None:
@@ -126,7 +137,7 @@ class RouteFollower:
         cutoff = self.clock() - 3600  # a drain never outlasts an hour; forget older replicas
         self._replicas = {rid: t for rid, t in self._replicas.items() if t > cutoff}
         in_flight = {rid: self.gateway.replica_in_flight(rid) for rid in self._replicas}
-        return stats_payload(self.gateway.stats(), in_flight)
+        return stats_payload(self.gateway.stats(), in_flight, self.gateway.token_demand())
 
     async def close(self) -> None:
         if self._session is not None:

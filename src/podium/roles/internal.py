@@ -1,7 +1,8 @@
 """`/internal/v0/…`: the HTTP API between split roles. Every call needs an admin token.
 
 On the controller (roles `controller` and `all`):
-  GET  /internal/v0/routes?since=N&gateway=URL  long-poll: routes + tokens once newer than version N
+  GET  /internal/v0/routes?since=N&epoch=E&gateway=URL  long-poll: routes + tokens (+ this gateway's
+                                                token-rate shares) once newer than version N of epoch E
   POST /internal/v0/wake/{endpoint_id}          a gateway holds a request at zero replicas
   POST /internal/v0/hint?wait=true              the api role recorded a change (wait: until reconciled)
 On a gateway (role `gateway`):
@@ -55,14 +56,18 @@ def controller_router(
 
     @router.get("/routes")
     async def routes(
-        since: int = Query(-1), gateway: str | None = Query(None), timeout: float = Query(25.0, ge=0, le=60)
+        since: int = Query(-1),
+        epoch: str | None = Query(None),
+        gateway: str | None = Query(None),
+        timeout: float = Query(25.0, ge=0, le=60),
     ) -> dict[str, Any]:
-        if gateway:
-            book.register(gateway.rstrip("/"))
-        await book.wait_newer(since, timeout)
-        if gateway:
-            book.register(gateway.rstrip("/"))
-        return book.snapshot()
+        url = gateway.rstrip("/") if gateway else None
+        if url:
+            book.register(url)
+        await book.wait_newer(since, timeout, epoch)
+        if url:
+            book.touch(url)
+        return book.snapshot(url)
 
     @router.post("/wake/{endpoint_id}", status_code=202)
     async def wake_endpoint(endpoint_id: str) -> Response:
@@ -100,8 +105,11 @@ def install(app: FastAPI, router: APIRouter) -> None:
     app.include_router(router)
 
 
-def stats_payload(endpoint_stats: dict[str, Any], replica_in_flight: dict[str, int]) -> dict[str, Any]:
+def stats_payload(
+    endpoint_stats: dict[str, Any], replica_in_flight: dict[str, int], token_demand: dict[str, float]
+) -> dict[str, Any]:
     return {
         "endpoints": {eid: stats_to_json(s) for eid, s in endpoint_stats.items()},
         "replicas": {rid: n for rid, n in replica_in_flight.items() if n},
+        "token_demand": token_demand,  # sha256 -> requests/min seen: the controller splits rates by it
     }

@@ -76,6 +76,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
         settings, store, catalog, publisher, [_local_stats(gateway), book.stats]
     )
     autoscaler_box.append(autoscaler)
+    book.attach_local(gateway)  # attached gateways and this one split each token's rate
     tokens_pub = TokenPublisher(store, publisher)
     app = await _api_app(
         settings, store, catalog, runtime, admin_token, controller.hint, tokens_pub.schedule, {"autoscaler": autoscaler}
@@ -91,7 +92,15 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
         should_exit=stop,
     )
     try:
-        await _run(settings, stop, started, listener, controller.run(stop), autoscaler.run(stop))
+        await _run(
+            settings,
+            stop,
+            started,
+            listener,
+            controller.run(stop),
+            autoscaler.run(stop),
+            _prime(book, controller, stop),
+        )
     finally:
         await controller.shutdown()
         await gateway.aclose()
@@ -118,6 +127,7 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
             _serve_asgi(app, settings, started, stop),
             controller.run(stop),
             autoscaler.run(stop),
+            _prime(book, controller, stop),
         )
     finally:
         await controller.shutdown()
@@ -250,6 +260,18 @@ def _hint_and_tokens(hint: Callable[[], None], tokens: TokenPublisher) -> Callab
         tokens.schedule()  # the api role may have created or revoked a token
 
     return both
+
+
+async def _prime(book: RouteBook, controller: Controller, stop: asyncio.Event) -> None:
+    """Gateways get routes only once the controller's first tick has published them all: a restarted
+    controller must not hand a gateway an empty table (it would drop every route and fail held requests)."""
+    synced = asyncio.create_task(controller.sync(timeout_s=3600))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([synced, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for task in (synced, stopping):
+        task.cancel()
+    if synced.done() and not synced.cancelled():
+        book.mark_primed()
 
 
 def _local_stats(gateway: Gateway) -> Callable[[], Awaitable[dict[str, Any]]]:
