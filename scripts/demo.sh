@@ -33,6 +33,20 @@ echo "waiting for $EP to serve (llama.cpp loads SmolLM2 in a few seconds)..."
 "$PODIUM" endpoint wait "$EP" --for serving --timeout 300
 KEY=$("$PODIUM" endpoint get "$EP" --format json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["routing_key"])')
 
+# Prove it before saying so: run the very curl printed below, and check the model answered.
+BODY="{\"model\": \"$KEY\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}"
+if ! ANSWER=$(curl -sS --fail-with-body --max-time 120 "$PODIUM_URL/v1/chat/completions" \
+      -H "Authorization: Bearer $PODIUM_API_TOKEN" -H 'Content-Type: application/json' -d "$BODY") \
+   || ! TEXT=$(printf '%s' "$ANSWER" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["message"]["content"].strip())') \
+   || [ -z "$TEXT" ]; then
+  echo "demo: the endpoint is up but its first chat completion failed:" >&2
+  echo "${ANSWER:-(no answer)}" >&2
+  "$PODIUM" endpoint get "$EP" >&2 || true
+  kill -TERM $UP 2>/dev/null; wait $UP || true
+  exit 1
+fi
+echo "demo: checked: asked \"What is the capital of France?\", the model answered: $TEXT"
+
 cat <<MSG
 
 Podium is serving on $PODIUM_URL  (log: $DATA_DIR/podium.log; Ctrl-C stops it and its replicas)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -33,15 +36,21 @@ def test_logs_tail_replica_and_follow(podium: Podium) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert follow.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in follow.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
-        time.sleep(0.5)
-        assert call(podium, ep["app_name"], "while-following").status_code == 200
-        deadline = time.monotonic() + 10
+        # The follower attaches at some point after it starts: call until a call made after that is
+        # seen (a condition, not a fixed sleep), within a deadline.
+        deadline = time.monotonic() + 15
         seen = ""
-        assert follow.stdout is not None
         while "/while-following" not in seen:
             assert time.monotonic() < deadline, seen
-            seen += follow.stdout.readline()
+            assert call(podium, ep["app_name"], "while-following").status_code == 200
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    seen += lines.get(timeout=0.5)
     finally:
         follow.terminate()
         follow.wait(10)

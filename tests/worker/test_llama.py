@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -128,3 +130,33 @@ def test_smollm2_throughput(smollm2: tuple[str, float]) -> None:
     print(f"\nllama.cpp SmolLM2: ready {ready_s:.2f} s, first token {first - start:.3f} s, ", end="")
     print(f"{tokens} tokens, {rate:.0f} tokens/s")
     assert rate > 2 and ready_s < 60  # 80+ tokens/s on an idle 2-core machine; CI runners are shared
+
+
+@pytest.mark.slow
+@needs_llama
+def test_selftest_proves_the_build_generates() -> None:
+    """What scripts/install-cpu-model.sh runs after installing: one real completion, in a child."""
+    res = subprocess.run([PYTHON, "-m", "podium.worker.selftest"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Paris" in res.stdout
+
+
+# AVX-512 and AMX mnemonics: a portable build has none (some VMs advertise AMX and fault on it).
+NOT_PORTABLE = re.compile(r"\s(tilezero|tileloadd|tdpbssd|tdpbf16ps|ldtilecfg|vpdpbusd\s+%zmm|\S+\s+%zmm\d)")
+
+
+@pytest.mark.slow
+@needs_llama
+def test_installed_build_has_no_avx512_or_amx_instructions() -> None:
+    objdump = shutil.which("objdump")
+    assert objdump is not None, "objdump (binutils) is needed to inspect the build"
+    spec = importlib.util.find_spec("llama_cpp")
+    assert spec is not None and spec.origin is not None
+    libs = sorted(Path(spec.origin).parent.rglob("libggml-cpu*.so")) or sorted(
+        Path(spec.origin).parent.rglob("libggml*.so")
+    )
+    assert libs, "no ggml library found in the llama_cpp package"
+    for lib in libs:
+        dis = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(lib)], capture_output=True, text=True)
+        found = NOT_PORTABLE.search(dis.stdout)
+        assert found is None, f"{lib.name} contains {found.group(0).strip()!r}: built for this CPU, not portable"
