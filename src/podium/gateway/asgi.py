@@ -12,9 +12,15 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from podium.gateway.errors import GatewayError
 from podium.gateway.http import Headers, Request, Responder
+from podium.gateway.limits import HttpLimits
 
 Handler = Callable[[Request, Responder], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+DEFAULT_MAX_BODY = HttpLimits().max_body_bytes
 
 
 class _ClientGone(Exception):
@@ -49,15 +55,70 @@ class AsgiResponder:
         self.aborted = True
 
 
-async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+class _TooLarge(Exception):
+    pass
+
+
+async def _answer_too_large(send: Send) -> None:
+    error = GatewayError(413, "request body too large", code="body_too_large")
+    await AsgiResponder(send).send_full(413, error.headers(), error.body())
+
+
+def _declared_too_large(scope: dict[str, Any], max_body_bytes: int) -> bool:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            return value.strip().isdigit() and int(value) > max_body_bytes
+    return False
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]], max_body_bytes: int) -> bytes:
     parts: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _ClientGone
-        parts.append(message.get("body", b""))
+        body = message.get("body", b"")
+        size += len(body)
+        if size > max_body_bytes:
+            raise _TooLarge
+        parts.append(body)
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+def limit_body(app: ASGIApp, max_body_bytes: int) -> ASGIApp:
+    """`app` behind a body cap: 413 for a body over `max_body_bytes`, by Content-Length or as read.
+
+    For hosts other than the built-in listener (which checks as it parses). The body is read whole
+    first and handed on in one message, as the control plane's handlers read it whole anyway.
+    """
+
+    async def limited(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        try:
+            if _declared_too_large(scope, max_body_bytes):
+                raise _TooLarge
+            body = await _read_body(receive, max_body_bytes)
+        except _ClientGone:
+            return
+        except _TooLarge:
+            await _answer_too_large(send)
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return limited
 
 
 async def _wait_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
@@ -65,7 +126,9 @@ async def _wait_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> 
         pass
 
 
-async def serve_asgi(handler: Handler, scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def serve_asgi(
+    handler: Handler, scope: dict[str, Any], receive: Any, send: Any, max_body_bytes: int = DEFAULT_MAX_BODY
+) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -76,8 +139,13 @@ async def serve_asgi(handler: Handler, scope: dict[str, Any], receive: Any, send
     if scope["type"] != "http":
         return
     try:
-        body = await _read_body(receive)
+        if _declared_too_large(scope, max_body_bytes):
+            raise _TooLarge
+        body = await _read_body(receive, max_body_bytes)
     except _ClientGone:
+        return
+    except _TooLarge:
+        await _answer_too_large(send)
         return
     raw_path = scope.get("raw_path") or scope["path"].encode()
     raw_path = raw_path.split(b"?", 1)[0]

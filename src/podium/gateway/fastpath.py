@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from podium.gateway.balancer import Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.http import NOT_FORWARDED_DOWN, Request
-from podium.gateway.listener import NO_BODY, Connection, response_head
+from podium.gateway.http import NO_BODY, NOT_FORWARDED_DOWN, Request, response_head
+from podium.gateway.listener import Connection
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.proxy import content_length, request_head
 from podium.gateway.routing import Routed

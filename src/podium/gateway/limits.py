@@ -1,4 +1,6 @@
-"""Per-token request rates: a token bucket per rate-limited platform token.
+"""Limits on what a client may cost: per-token request rates and per-request HTTP sizes and times.
+
+Per-token rates: a token bucket per rate-limited platform token.
 
 A token with `rate_limit_rpm = N` may burst N requests, then gets N per minute back; a request
 over it is answered 429 with `Retry-After` (when the next one would pass) before it takes a slot
@@ -6,6 +8,8 @@ or a queue place. Pure arithmetic on an injected clock, so it is tested without 
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class TokenBucket:
@@ -37,3 +41,22 @@ class TokenBucket:
         self.capacity = float(per_minute)
         self.per_second = per_minute / 60.0
         self.level = min(self.level, self.capacity)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one client request may cost the listener before it is answered, and how long its head may take.
+
+    Without these a client could park gigabytes in a connection's parser (one endless header) or
+    hold a connection forever by sending its head a byte at a time (slowloris). Every limit is
+    checked on the listener's existing paths (no extra timer or task per request): header bytes
+    per received chunk, counts and sizes once per request head, the head deadline by the idle
+    sweep that already visits every connection.
+    """
+
+    max_body_bytes: int = 64 * 1024 * 1024  # 413 beyond (Content-Length or bytes received)
+    max_head_bytes: int = 64 * 1024  # request line + headers; 431 beyond
+    max_headers: int = 100  # 431 beyond
+    max_url_bytes: int = 16 * 1024  # 414 beyond
+    head_timeout_s: float = 10.0  # from accept (first request) or first byte (later ones) to a complete head; 408
+    linger_s: float = 1.0  # after a rejection: how long unread request bytes are drained before closing

@@ -9,58 +9,31 @@ a small, complete ASGI host (`fallback.py`): request bodies, streaming responses
 HTTP/1.1 keep-alive and pipelining (answered in order), HTTP/1.0, `Expect: 100-continue`,
 write backpressure (pause_writing -> the handler awaits drain), and an idle sweep that closes
 keep-alive connections idle longer than `keepalive_timeout_s`.
+
+Limits (limits.HttpLimits): a request head over `max_head_bytes` or `max_headers` gets 431, a URL
+over `max_url_bytes` 414, a body over `max_body_bytes` 413 (from its Content-Length when it has
+one, before a byte of it is read), and a head not complete within `head_timeout_s` 408. Header
+bytes are counted per received chunk, so a client cannot park more than about one limit plus two
+socket reads in the parser. A rejected connection drops its buffers at once, answers, and drains
+what the client still sends for `linger_s` (so the client reads the answer, not a reset).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import unquote
 
 import httptools
 
-from podium.gateway.http import Headers, Request
+from podium.gateway.http import Headers, Request, status_line
+from podium.gateway.limits import HttpLimits
 
 log = logging.getLogger("podium.gateway")
-
-STATUS_PHRASES = {
-    100: b"Continue",
-    200: b"OK",
-    201: b"Created",
-    202: b"Accepted",
-    204: b"No Content",
-    206: b"Partial Content",
-    301: b"Moved Permanently",
-    302: b"Found",
-    303: b"See Other",
-    304: b"Not Modified",
-    307: b"Temporary Redirect",
-    308: b"Permanent Redirect",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    409: b"Conflict",
-    413: b"Content Too Large",
-    422: b"Unprocessable Content",
-    429: b"Too Many Requests",
-    499: b"Client Closed Request",
-    500: b"Internal Server Error",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-}
-NO_BODY = frozenset({204, 304})
-
-
-def status_line(status: int) -> bytes:
-    return b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES.get(status, b"Unknown"))
-
 
 RequestHandler = Callable[["Connection", Request], Awaitable[None]]
 FastHandler = Callable[["Connection", Request], bool]
@@ -81,17 +54,26 @@ class ListenerState:
         self,
         handler: RequestHandler,
         *,
-        max_body_bytes: int,
         keepalive_timeout_s: float,
         clock: Callable[[], float],
         fast: FastHandler | None = None,
+        limits: HttpLimits | None = None,
+        max_body_bytes: int | None = None,  # overrides limits.max_body_bytes
     ) -> None:
+        limits = limits or HttpLimits()
+        if max_body_bytes is not None:
+            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
         self.handler = handler
         self.fast = fast
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
+        self.max_body_bytes = limits.max_body_bytes  # the per-request checks read plain attributes
+        self.max_head_bytes = limits.max_head_bytes
+        self.max_headers = limits.max_headers
+        self.max_url_bytes = limits.max_url_bytes
         self.keepalive_timeout_s = keepalive_timeout_s
         self.clock = clock
         self.connections: set[Connection] = set()
+        self.spent_parser = httptools.HttpRequestParser(object())  # what a closed connection keeps
 
 
 class Connection(asyncio.Protocol):
@@ -119,6 +101,13 @@ class Connection(asyncio.Protocol):
         self._headers: Headers = []
         self._body: list[bytes] = []
         self._body_size = 0
+        # the head phase: from accept (first request) or first byte (later ones) to the end of the headers
+        self._in_head = True
+        self._head_at = self.last_active
+        self._head_fresh = False  # the head began in the chunk being parsed
+        self._head_first = 0  # length of that chunk: an upper bound of the head's bytes in it
+        self._head_full = 0  # bytes of later chunks that were head from end to end
+        self._chunk_len = 0
 
     # -- transport events -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -128,20 +117,38 @@ class Connection(asyncio.Protocol):
         self.state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # a rejected request's remaining bytes, drained until the linger ends
         self.last_active = self.state.clock()
+        self._chunk_len = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(400, b"protocol upgrades are not supported")
+            return
+        except httptools.HttpParserCallbackError as exc:  # one of our callbacks raised
+            reason = exc.__context__
+            if not isinstance(reason, _Reject):
+                log.error("error while parsing a request", exc_info=reason)
+                reason = _Reject(500, b"internal error")
+            self._reject(reason.status, reason.message)
+            return
         except httptools.HttpParserError:
             self._reject(400, b"malformed HTTP request")
-        except _TooLarge:
-            self._reject(413, b"request body too large")
+            return
+        if self._in_head:
+            if self._head_fresh:
+                self._head_fresh = False
+            else:  # all of this chunk was head: count it now, the parser buffers a header until it ends
+                self._head_full += len(data)
+                if self._head_full > self.state.max_head_bytes:
+                    self._reject(431, b"request headers too large")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.state.connections.discard(self)
         self.pending.clear()
+        self._drop_buffers()
         exchange = self.exchange
         if exchange is not None:
             exchange.cancel()
@@ -172,22 +179,45 @@ class Connection(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._body_size = 0
+        if not self._in_head:  # a later request on a kept-alive connection: its head starts now
+            self._head_at = self.last_active
+            self._in_head = True
+        self._head_fresh = True
+        self._head_first = self._chunk_len
+        self._head_full = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self.state.max_url_bytes:
+            raise _Reject(414, b"request URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if name == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._in_head = False
+        state = self.state
+        headers = self._headers
+        if len(headers) > state.max_headers:
+            raise _Reject(431, b"too many request headers")
+        most = self._head_first + self._head_full + (0 if self._head_fresh else self._chunk_len)
+        if most > state.max_head_bytes and head_size(self._url, headers) > state.max_head_bytes:
+            raise _Reject(431, b"request headers too large")
+        expect = False
+        for name, value in headers:
+            if name in _HEAD_CHECKED:
+                if name == b"content-length":
+                    if len(value) > 19 or int(value) > state.max_body_bytes:  # the parser checked the digits
+                        raise _Reject(413, b"request body too large")
+                else:
+                    expect = value.lower() == b"100-continue"
+        if expect and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self.state.max_body_bytes:
-            raise _TooLarge
+            raise _Reject(413, b"request body too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -251,6 +281,8 @@ class Connection(asyncio.Protocol):
     def _next(self) -> None:
         """The current request is answered: close, or start the next pipelined one."""
         self.last_active = self.state.clock()
+        if self._in_head:  # a pipelined head waited for us, not the client: its time starts now
+            self._head_at = self.last_active
         if self.closed:
             return
         if not self.keep_alive:
@@ -288,26 +320,87 @@ class Connection(asyncio.Protocol):
     def idle_for(self, now: float) -> float:
         return 0.0 if self.busy else now - self.last_active
 
+    def expire(self, now: float) -> None:
+        """Close if idle past the keep-alive timeout, or if the request head is late (408)."""
+        if self.busy or self.closed:
+            return
+        state = self.state
+        if self._in_head and now - self._head_at > state.limits.head_timeout_s:
+            if self._url or self._headers:
+                self._reject(408, b"request headers not received in time")
+            else:
+                self.close()  # nothing of a request arrived: no answer, as for an idle connection
+        elif now - self.last_active > state.keepalive_timeout_s:
+            self.close()
+
     @property
     def busy(self) -> bool:
         return self.task is not None or self.exchange is not None
 
     def _reject(self, status: int, message: bytes) -> None:
+        """Answer an unacceptable request and end the connection, its buffers dropped at once.
+
+        The client may still be sending (a big body or head): closing with unread bytes would
+        make the kernel reset the connection and the client could miss the answer, so the write
+        side is shut after it and what arrives is discarded for `linger_s`, then it closes.
+        """
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        if self.busy or self.pending:  # earlier answers are still being written: no room for ours
+            self.close()
+            return
         body = b'{"error":{"message":"' + message + b'","type":"invalid_request_error","code":null}}'
         self.write(
             status_line(status)
             + b"content-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
             + body
         )
-        self.close()
+        self.closed = True
+        self._drop_buffers()
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.loop.call_later(self.state.limits.linger_s, transport.close)
+
+    def _drop_buffers(self) -> None:
+        """Free what a dead request holds now: the parser (its half-read header) and its parts.
+
+        The parser and this protocol refer to each other; swapping the parser out breaks that
+        cycle, so a closed connection is freed by reference counting, not at a later full GC.
+        """
+        self.parser = self.state.spent_parser
+        self._url = b""
+        self._headers = []
+        self._body = []
 
 
-class _TooLarge(Exception):
-    pass
+class _Reject(Exception):
+    """Raised in a parser callback: answer `status` with `message` and close."""
+
+    def __init__(self, status: int, message: bytes) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
 
 
-async def sweep_idle(state: ListenerState, stop: asyncio.Event, every_s: float = 5.0) -> None:
-    """Close keep-alive connections idle longer than the timeout (one timer for all of them)."""
+_HEAD_CHECKED = frozenset({b"content-length", b"expect"})
+
+
+def head_size(url: bytes, headers: Headers) -> int:
+    """The bytes of a request head as the limit counts them: URL, names, values, separators."""
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+async def sweep_idle(state: ListenerState, stop: asyncio.Event, every_s: float | None = None) -> None:
+    """Close idle keep-alive connections and late request heads (one timer for all of them).
+
+    A late head is cut between `head_timeout_s` and that plus the sweep's period, which is
+    at most half of it: cheaper than a timer per request, and precise enough against slowloris.
+    """
+    if every_s is None:
+        every_s = min(5.0, state.limits.head_timeout_s / 2)
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every_s)
@@ -315,31 +408,4 @@ async def sweep_idle(state: ListenerState, stop: asyncio.Event, every_s: float =
             pass
         now = state.clock()
         for conn in list(state.connections):
-            if conn.idle_for(now) > state.keepalive_timeout_s:
-                conn.close()
-
-
-def response_head(status: int, headers: Headers, framing: bytes) -> bytes:
-    parts = [status_line(status)]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(framing)
-    return b"".join(parts)
-
-
-def asgi_scope(conn: Connection, request: Request) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.0" if conn.http10 else "1.1",
-        "server": conn.server,
-        "client": conn.client,
-        "scheme": "http",
-        "method": request.method,
-        "root_path": "",
-        "path": request.path,
-        "raw_path": request.raw_path,
-        "query_string": request.query,
-        "headers": request.headers,
-        "state": {},
-    }
+            conn.expire(now)

@@ -12,8 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from podium.gateway.http import Headers, Request
-from podium.gateway.listener import NO_BODY, Connection, asgi_scope, response_head
+from podium.gateway.http import NO_BODY, Headers, Request, response_head
+from podium.gateway.listener import Connection
 
 log = logging.getLogger("podium.gateway")
 
@@ -154,3 +154,21 @@ class _AsgiCycle:
             await self.conn.drain()
         except ConnectionResetError:
             pass  # as in other ASGI servers, sending to a gone client is a no-op; receive() says so
+
+
+def asgi_scope(conn: Connection, request: Request) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.0" if conn.http10 else "1.1",
+        "server": conn.server,
+        "client": conn.client,
+        "scheme": "http",
+        "method": request.method,
+        "root_path": "",
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query_string": request.query,
+        "headers": request.headers,
+        "state": {},
+    }

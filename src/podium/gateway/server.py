@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Generator
 from typing import Any
@@ -19,7 +20,9 @@ from typing import Any
 import uvicorn
 
 from podium.gateway.app import Gateway, is_gateway_path
+from podium.gateway.asgi import limit_body
 from podium.gateway.http import Request
+from podium.gateway.limits import HttpLimits
 from podium.gateway.listener import Connection, ListenerState, sweep_idle
 from podium.gateway.respond import ConnResponder, run_asgi
 
@@ -36,11 +39,18 @@ async def serve(
     should_exit: asyncio.Event,
     listener: str = "fast",
     keepalive_timeout_s: float = 75.0,
-    max_body_bytes: int = 64 * 1024 * 1024,
+    max_body_bytes: int | None = None,
     graceful_timeout_s: float = 5.0,
+    limits: HttpLimits | None = None,
 ) -> None:
+    """Serve until `should_exit`. `limits` bounds each request's sizes and head time (default
+    HttpLimits()); `max_body_bytes`, when given, overrides its body cap."""
+    limits = limits or HttpLimits()
+    if max_body_bytes is not None:
+        limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     if listener == "uvicorn":
-        await _serve_uvicorn(gateway, fallback, host, port, started, should_exit, keepalive_timeout_s)
+        app = limit_body(dispatcher(gateway, fallback), limits.max_body_bytes)
+        await _serve_uvicorn(app, host, port, started, should_exit, keepalive_timeout_s)
         return
     await _serve_fast(
         gateway,
@@ -50,7 +60,7 @@ async def serve(
         started,
         should_exit,
         keepalive_timeout_s=keepalive_timeout_s,
-        max_body_bytes=max_body_bytes,
+        limits=limits,
         graceful_timeout_s=graceful_timeout_s,
     )
 
@@ -64,7 +74,7 @@ async def _serve_fast(
     should_exit: asyncio.Event,
     *,
     keepalive_timeout_s: float,
-    max_body_bytes: int,
+    limits: HttpLimits,
     graceful_timeout_s: float,
 ) -> None:
     async def handle(conn: Connection, request: Request) -> None:
@@ -75,7 +85,7 @@ async def _serve_fast(
 
     state = ListenerState(
         handle,
-        max_body_bytes=max_body_bytes,
+        limits=limits,
         keepalive_timeout_s=keepalive_timeout_s,
         clock=time.monotonic,
         fast=gateway.handle_fast if gateway.fast_path else None,
@@ -133,8 +143,7 @@ def dispatcher(gateway: Gateway, fallback: ASGIApp) -> ASGIApp:
 
 
 async def _serve_uvicorn(
-    gateway: Gateway,
-    fallback: ASGIApp,
+    app: ASGIApp,
     host: str,
     port: int,
     started: asyncio.Event | None,
@@ -142,7 +151,7 @@ async def _serve_uvicorn(
     keepalive_timeout_s: float,
 ) -> None:
     config = uvicorn.Config(
-        dispatcher(gateway, fallback),
+        app,
         host=host,
         port=port,
         loop="none",
