@@ -95,8 +95,8 @@ async def test_patch_auth_token_rehashes(api) -> None:
     again = await client.patch(f"/v0/endpoints/{ep['id']}", json={"description": "d"})
     assert again.json()["token"] is None  # unchanged auth keeps its token
     assert (await store.get_endpoint(ep["id"])).auth_token_sha256 == sha256_hex(generated)
-    await client.patch(f"/v0/endpoints/{ep['id']}", json={"auth": {"token": "mine"}})
-    assert (await store.get_endpoint(ep["id"])).auth_token_sha256 == sha256_hex("mine")
+    await client.patch(f"/v0/endpoints/{ep['id']}", json={"auth": {"token": "mine-long-enough-token"}})
+    assert (await store.get_endpoint(ep["id"])).auth_token_sha256 == sha256_hex("mine-long-enough-token")
 
 
 async def test_volumes(api, tmp_path: Path) -> None:

@@ -172,12 +172,12 @@ def test_auth_registry_and_template_flags(cli: Cli) -> None:
         in cli("endpoint", "create", "--name", "t", "--container-command", CMD, "--auth", "token").stdout
     )
     given = cli.json(
-        "endpoint", "create", "--name", "r", "--container-command", CMD, "--token", "my-token",
+        "endpoint", "create", "--name", "r", "--container-command", CMD, "--token", "my-token-long-enough",
         "--image", "registry.local/bot:1", "--registry-username", "robot", "--registry-password", "hunter2",
     )  # fmt: skip
-    assert given["token"] == "my-token" and given["spec"]["container"]["registry"]["username"] == "robot"
+    assert given["token"] == "my-token-long-enough" and given["spec"]["container"]["registry"]["username"] == "robot"
     shown = cli("endpoint", "get", given["id"], "--format", "yaml").stdout
-    assert "hunter2" not in shown and "my-token" not in shown  # neither is ever shown again
+    assert "hunter2" not in shown and "my-token-long-enough" not in shown  # neither is ever shown again
     tpl = cli.json(
         "endpoint", "create", "--name", "llm", "--template", "big/llm", "--flavor", "fast", "--region", "local",
         "--gpu-type", "h100", "--gpu-count", "2", "--min-replicas", "0", "--max-replicas", "2",

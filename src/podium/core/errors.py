@@ -55,3 +55,18 @@ class Invalid(PodiumError):
 class Unavailable(PodiumError):
     status = 503
     code = "unavailable"
+
+
+class StorageFull(PodiumError):
+    """The database cannot grow (disk or quota full): nothing was written; retry once space is freed."""
+
+    status = 503
+    code = "storage_full"
+
+
+class UnreadableSpec(PodiumError):
+    """A stored spec that no longer parses: its endpoint is shown `failed` with this reason, and the
+    others keep working."""
+
+    status = 500
+    code = "unreadable_spec"

@@ -1,8 +1,12 @@
 """What users ask for: the endpoint spec and its parts.
 
 Every model forbids unknown fields, so a typo (`min_replica`) is a 422 naming the field instead
-of a silently ignored setting. These are domain models; the REST schemas in `podium.api.schemas`
-wrap them for each view (container endpoints, dedicated endpoints).
+of a silently ignored setting. Every number must be finite: JSON's `1e400` parses to infinity, which
+the JSON encoder would store as `null`, a row no reader could parse again. Every text field has a
+size cap (docs/control-plane.md lists them), so one request cannot store megabytes.
+
+These are domain models; the REST schemas in `podium.api.schemas` wrap them for each view
+(container endpoints, dedicated endpoints).
 """
 
 from __future__ import annotations
@@ -11,12 +15,35 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from podium.core.errors import UnreadableSpec
 from podium.core.ids import APP_NAME_RE
 
 _SIZE_RE = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
 _UNITS = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")  # whitespace and control characters (CR, LF, NUL, ...)
+MASK = "********"  # shown in place of a secret value (registry password; env values to non-admins)
+SEALED_PREFIX = "sealed:v1:"  # a value sealed with the master key inside a stored spec
+
+# Size caps (characters; lists and maps: entries). Generous for real use, small enough that a
+# request cannot store megabytes. docs/control-plane.md lists them.
+NAME_MAX = 128
+DESCRIPTION_MAX = 10_000
+SHORT_MAX = 256  # identifiers: model/flavor names, GPU types, usernames, selectors, profiles
+PATH_MAX = 1024  # image references, paths, volume sources
+COMMAND_MAX = 16_384
+ARG_MAX, ARGS_MAX = 4096, 256
+ENV_VALUE_MAX, ENV_MAX = 32_768, 256
+SECRET_MAX = 4096  # inline registry password, endpoint token
+SSH_KEY_MAX = 16_384
+VOLUMES_MAX = 64
+TOKEN_MIN = 16  # an endpoint token shorter than this is guessable
+DAY_S = 86_400.0
+
+Short = Annotated[str, Field(max_length=SHORT_MAX)]
+Arg = Annotated[str, Field(max_length=ARG_MAX)]
+EnvValue = Annotated[str, Field(max_length=ENV_VALUE_MAX)]
 
 
 def _is_utf8(text: str) -> bool:
@@ -37,7 +64,7 @@ def parse_size(text: str) -> int:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ScalePolicyKind(StrEnum):
@@ -48,7 +75,7 @@ class ScalePolicyKind(StrEnum):
 
 class ScalePolicy(Strict):
     kind: ScalePolicyKind = ScalePolicyKind.CONCURRENCY
-    value: float = Field(default=0.7, gt=0, description="seconds, requests, or target utilisation")
+    value: float = Field(default=0.7, gt=0, le=1e6, description="seconds, requests, or target utilisation")
 
     @classmethod
     def parse(cls, text: str) -> ScalePolicy:
@@ -65,13 +92,15 @@ class ScalePolicy(Strict):
 class Scaling(Strict):
     min_replicas: int = Field(default=1, ge=0, le=1000)
     max_replicas: int = Field(default=1, ge=0, le=1000)
-    idle_timeout_s: float = Field(default=300, ge=0, description="no traffic this long -> scale down")
+    idle_timeout_s: float = Field(default=300, ge=0, le=30 * DAY_S, description="no traffic this long -> scale down")
     max_concurrency: int = Field(default=32, ge=1, le=10_000_000, description="in-flight per replica")
     scale_policy: ScalePolicy = Field(default_factory=ScalePolicy)
     queue_size: int = Field(default=1000, ge=0, le=1_000_000, description="waiting requests, per endpoint")
-    queue_timeout_s: float = Field(default=60, gt=0, description="longest wait in the queue -> 503")
-    cold_start_timeout_s: float = Field(default=600, gt=0, description="hold time with no ready replica")
-    request_timeout_s: float = Field(default=3600, gt=0, description="a whole request, streaming included")
+    queue_timeout_s: float = Field(default=60, gt=0, le=DAY_S, description="longest wait in the queue -> 503")
+    cold_start_timeout_s: float = Field(default=600, gt=0, le=DAY_S, description="hold time with no ready replica")
+    request_timeout_s: float = Field(
+        default=3600, gt=0, le=7 * DAY_S, description="a whole request, streaming included"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
@@ -81,20 +110,30 @@ class Scaling(Strict):
 
 
 class Registry(Strict):
-    username: str | None = None
-    password: str | None = None
-    secret: str | None = Field(default=None, description="secret selector with REGISTRY_USERNAME/PASSWORD")
+    username: Short | None = None
+    password: str | None = Field(default=None, description="stored sealed, shown masked")
+    secret: Short | None = Field(default=None, description="secret selector with REGISTRY_USERNAME/PASSWORD")
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str | None) -> str | None:
+        """The cap is on the clear text; the stored, sealed form is longer and passes as it is."""
+        if v is not None and not v.startswith(SEALED_PREFIX) and len(v) > SECRET_MAX:
+            raise ValueError(f"at most {SECRET_MAX} characters")
+        return v
 
 
 class ContainerSource(Strict):
     """A model server the user brings: an image (run by a container engine) and/or a command."""
 
-    image: str | None = None
-    command: str | None = Field(default=None, description="entrypoint; `$PORT` is expanded")
-    args: list[str] = Field(default_factory=list)
+    image: str | None = Field(default=None, max_length=PATH_MAX)
+    command: str | None = Field(default=None, max_length=COMMAND_MAX, description="entrypoint; `$PORT` is expanded")
+    args: list[Arg] = Field(default_factory=list, max_length=ARGS_MAX)
     port: int = Field(default=8000, ge=1, le=65535, description="port inside the container")
-    env: dict[str, str] = Field(default_factory=dict)
-    env_secrets: dict[str, str] = Field(default_factory=dict, description="ENV_KEY -> secret selector")
+    env: dict[Short, EnvValue] = Field(default_factory=dict, max_length=ENV_MAX)
+    env_secrets: dict[Short, Short] = Field(
+        default_factory=dict, max_length=ENV_MAX, description="ENV_KEY -> secret selector"
+    )
     registry: Registry = Field(default_factory=Registry)
 
     @field_validator("command", "image")
@@ -125,18 +164,18 @@ class ContainerSource(Strict):
 class TemplateSource(Strict):
     """A catalog model: the recipe (image, command, args) comes from the template's flavor."""
 
-    model_name: str
-    flavor_name: str = "base"
+    model_name: Short
+    flavor_name: Short = "base"
 
 
 class Compute(Strict):
-    region: str = "local"
-    platform: str | None = Field(default=None, description="e.g. gpu-h100-sxm, cpu-e2; None = any")
-    preset: str | None = Field(default=None, description="e.g. 1gpu-16vcpu-200gb")
-    gpu_type: str = Field(default="cpu", description="cpu, h100, h200, l40s, ...")
+    region: Short = "local"
+    platform: Short | None = Field(default=None, description="e.g. gpu-h100-sxm, cpu-e2; None = any")
+    preset: Short | None = Field(default=None, description="e.g. 1gpu-16vcpu-200gb")
+    gpu_type: Short = Field(default="cpu", description="cpu, h100, h200, l40s, ...")
     gpu_count: int = Field(default=0, ge=0, le=64)
-    disk_size: str = "250Gi"
-    shm_size: str = "16Gi"
+    disk_size: Short = "250Gi"
+    shm_size: Short = "16Gi"
 
     @field_validator("disk_size", "shm_size")
     @classmethod
@@ -152,8 +191,10 @@ class AuthMode(StrEnum):
 
 class Auth(Strict):
     mode: AuthMode = AuthMode.NONE
-    token: str | None = Field(default=None, description="given token; generated when absent")
-    token_secret: str | None = Field(default=None, description="secret selector with AUTH_TOKEN")
+    token: str | None = Field(
+        default=None, min_length=TOKEN_MIN, max_length=SECRET_MAX, description="given token; generated when absent"
+    )
+    token_secret: Short | None = Field(default=None, description="secret selector with AUTH_TOKEN")
 
 
 class VolumeMode(StrEnum):
@@ -164,10 +205,10 @@ class VolumeMode(StrEnum):
 class VolumeMount(Strict):
     """`source:container_path[:ro|rw]` or `s3://bucket:/path[:mode[:profile]]`."""
 
-    source: str = Field(description="volume name, host path, or s3://bucket")
-    container_path: str
+    source: str = Field(max_length=PATH_MAX, description="volume name, host path, or s3://bucket")
+    container_path: str = Field(max_length=PATH_MAX)
     mode: VolumeMode = VolumeMode.RW
-    profile: str | None = None
+    profile: Short | None = None
 
     @field_validator("container_path")
     @classmethod
@@ -196,19 +237,19 @@ class VolumeMount(Strict):
 class EndpointSpec(Strict):
     """Everything a user can set on an endpoint. Status lives apart (`podium.core.status`)."""
 
-    name: Annotated[str, Field(min_length=1, max_length=128)]
-    description: str = ""
-    app_name: str | None = Field(default=None, description="URL name; generated when absent")
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    app_name: str | None = Field(default=None, max_length=63, description="URL name; generated when absent")
     template: TemplateSource | None = None
     container: ContainerSource | None = None
-    served_model_name: str | None = None
+    served_model_name: Short | None = None
     compute: Compute = Field(default_factory=Compute)
     scaling: Scaling = Field(default_factory=Scaling)
     auth: Auth = Field(default_factory=Auth)
-    volumes: list[VolumeMount] = Field(default_factory=list)
-    health_check_path: str = "/health"
-    ssh_key: str | None = None
-    subnet_id: str | None = None
+    volumes: list[VolumeMount] = Field(default_factory=list, max_length=VOLUMES_MAX)
+    health_check_path: str = Field(default="/health", max_length=PATH_MAX)
+    ssh_key: str | None = Field(default=None, max_length=SSH_KEY_MAX)
+    subnet_id: Short | None = None
     public: bool = False
     enabled: bool = True
 
@@ -222,8 +263,11 @@ class EndpointSpec(Strict):
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, v: str) -> str:
+        """It becomes a request line to the replica: CR/LF would inject headers, spaces break the line."""
         if not v.startswith("/"):
             raise ValueError("must start with /")
+        if _CONTROL_RE.search(v):
+            raise ValueError("must not contain spaces or control characters (CR, LF, tab, NUL)")
         return v
 
     @model_validator(mode="after")
@@ -234,3 +278,14 @@ class EndpointSpec(Strict):
 
 
 SourceKind = Literal["template", "container"]
+
+
+def stored_spec(text: str) -> EndpointSpec:
+    """Parse a spec as the store holds it. A row that no longer parses (written by hand, by an older
+    bug, or by a newer version) raises `UnreadableSpec` with a reason that names the fields, never
+    their values (a stored spec may hold an env value or a sealed password)."""
+    try:
+        return EndpointSpec.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()[:3]]
+        raise UnreadableSpec("stored spec cannot be read (" + "; ".join(problems) + ")") from None

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v0/tokens", tags=["tokens"])
 
 
 class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a number must be finite
     name: str = Field(min_length=1, max_length=128)
     scopes: list[str] = Field(min_length=1, description="admin, read, inference")
     rate_limit_rpm: int | None = Field(

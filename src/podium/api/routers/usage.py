@@ -29,8 +29,8 @@ class UsageOut(BaseModel):
 
 @router.get("", response_model=UsageOut)
 async def usage(
-    since: float | None = Query(None, description="unix time; default: the beginning"),
-    until: float | None = Query(None, description="unix time; default: now"),
+    since: float | None = Query(None, allow_inf_nan=False, description="unix time; default: the beginning"),
+    until: float | None = Query(None, allow_inf_nan=False, description="unix time; default: now"),
     endpoint_id: str | None = Query(None),
     svc: Services = Depends(services),
     _: object = Depends(require("read")),
