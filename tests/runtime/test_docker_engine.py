@@ -1,6 +1,6 @@
 """DockerBackend against a real engine: Debian podman's Docker-compatible API service.
 
-Skipped where podman or the test image is missing (build it with tests/runtime/build_test_image.sh).
+Skipped where podman or the test image is missing (scripts/ci-podman.sh installs and builds both).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from podium.runtime.base import LaunchSpec, RunPhase, VolumeBind
 from podium.runtime.docker import DockerBackend
-from tests.podman import IMAGE, engine_ready, podman_service
+from tests.podman import IMAGE, container_of, engine_ready, podman_service, tarpit
 
 from .conftest import http_status, wait_port
 
@@ -119,6 +119,89 @@ async def test_follow_streams_until_the_container_ends(make_docker: Callable[[],
     await backend.start(_spec("rep-follow", code))
     got = [x async for x in backend.logs("rep-follow", tail=10, follow=True)]
     assert [x for x in got if x] == [f"n {i}" for i in range(5)]
+
+
+async def test_follow_prints_what_the_engine_prints(make_docker: Callable[[], DockerBackend]) -> None:
+    """Partial writes on stdout around whole stderr lines: each line as `podman logs` has it, none
+    joined with another stream's, no blank ones added (the old demuxer printed "parterr 0" and "ial")."""
+    backend = make_docker()
+    code = (
+        "import sys, time\nfor i in range(3):\n"
+        "    sys.stdout.write('part'); sys.stdout.flush(); time.sleep(0.05)\n"
+        "    sys.stderr.write('err %d\\n' % i); sys.stderr.flush()\n"
+        "    sys.stdout.write('ial %d\\n' % i); sys.stdout.flush(); time.sleep(0.05)\n"
+    )
+    await backend.start(_spec("rep-demux", code))
+    got = [x async for x in backend.logs("rep-demux", tail=100, follow=True)]
+    out = [f"partial {i}" for i in range(3)]
+    err = [f"err {i}" for i in range(3)]
+    assert sorted(got) == sorted(out + err), got
+    assert [x for x in got if x in out] == out and [x for x in got if x in err] == err
+    assert [x async for x in backend.logs("rep-demux", tail=2)] in (["err 2", "partial 2"], ["partial 2", "err 2"])
+
+
+async def test_installations_sharing_an_engine_never_touch_each_other(engine_socket: str, tmp_path: Path) -> None:
+    """Same namespace, same replica id, two data dirs: neither lists, kills nor removes the other's."""
+    namespace = f"podium-test-{secrets.token_hex(3)}"
+
+    def backend(name: str) -> DockerBackend:
+        return DockerBackend(tmp_path / name, docker_host=engine_socket, namespace=namespace, close_grace_s=1)
+
+    first, second = backend("a"), backend("b")
+    assert first.installation != second.installation
+    assert backend("a").installation == first.installation  # generated once per data dir, kept in it
+    assert (tmp_path / "a" / "installation_id").read_text().strip() == first.installation
+    try:
+        assert (await first.start(_spec("rep-same", "import time; time.sleep(60)"))).phase == RunPhase.RUNNING
+        assert await second.list() == []
+        await second.kill("rep-same")  # its own rep-same, which does not exist: a no-op
+        assert (await first.poll("rep-same")).phase == RunPhase.RUNNING
+        await second.close()
+        assert [o.replica_id for o in await first.list()] == ["rep-same"]
+        assert first.installation in container_of("rep-same")
+    finally:
+        await first.close()
+    assert container_of("rep-same") == ""
+
+
+def test_installation_id_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_INSTALLATION_ID", "prod-eu1")
+    assert DockerBackend(tmp_path, docker_host="unix:///nowhere.sock").installation == "prod-eu1"
+    monkeypatch.setenv("PODIUM_INSTALLATION_ID", "Bad Id!")
+    with pytest.raises(ValueError, match="PODIUM_INSTALLATION_ID"):
+        DockerBackend(tmp_path, docker_host="unix:///nowhere.sock")
+
+
+async def test_a_pull_that_never_answers_times_out_reports_progress_and_cancels(
+    engine_socket: str, tmp_path: Path
+) -> None:
+    backend = DockerBackend(tmp_path / "data", docker_host=engine_socket, pull_stall_timeout_s=1.5)
+    steps: list[str] = []
+
+    async def on_progress(spec: LaunchSpec, line: str) -> None:
+        steps.append(f"{spec.replica_id} {line}")
+
+    backend.on_progress = on_progress
+    try:
+        with tarpit() as port:
+            image = f"127.0.0.1:{port}/x:y"
+            spec = LaunchSpec(replica_id="rep-pull", endpoint_id="ep-d", command=["x"], image=image)
+            t0 = time.monotonic()
+            obs = await backend.start(spec)
+            assert time.monotonic() - t0 < 10
+            assert obs.phase == RunPhase.EXITED and "pull timed out" in obs.detail, obs
+            assert steps[0] == f"rep-pull pulling {image}: started"
+            pulling = asyncio.create_task(backend.start(replace(spec, replica_id="rep-pull2")))
+            deadline = time.monotonic() + 5
+            while not any(s.startswith("rep-pull2") for s in steps):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            pulling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(pulling, 2)
+            assert container_of("rep-pull2") == ""
+    finally:
+        await backend.close()
 
 
 async def test_unstartable_replicas_say_why(make_docker: Callable[[], DockerBackend]) -> None:

@@ -52,12 +52,16 @@ def test_image_names_and_registry_auth() -> None:
     assert data == {"username": "u", "password": "p", "serveraddress": "ghcr.io"}
 
 
-def test_demuxer_joins_frames_into_lines() -> None:
+def test_demuxer_splits_each_stream_into_lines_on_its_own() -> None:
+    """A partial stdout write, then a stderr line, then the rest of the stdout line: two lines, as
+    `podman logs` prints them (the old demuxer printed "hello woerr line" and "rld")."""
+
     def frame(stream: int, payload: bytes) -> bytes:
         return struct.pack(">BxxxI", stream, len(payload)) + payload
 
-    raw = frame(1, b"hello wo") + frame(2, b"rld\nerr line\n") + frame(1, b"tail")
+    raw = frame(1, b"hello wo") + frame(2, b"err line\n") + frame(1, b"rld\n") + frame(2, b"e") + frame(1, b"tail")
     d = Demuxer()
     got = d.feed(raw[:5]) + d.feed(raw[5:13]) + d.feed(raw[13:])
-    assert got == ["hello world", "err line"]
-    assert d.rest() == ["tail"]
+    assert got == ["err line", "hello world"]
+    assert d.rest() == ["tail", "e"]
+    assert d.frames == 5

@@ -26,7 +26,7 @@ from podium.core.errors import PodiumError
 from podium.core.specs import EndpointSpec
 from podium.core.states import EndpointState, ReplicaState
 from podium.gateway.routes import EndpointRoute
-from podium.runtime.base import RuntimeBackend
+from podium.runtime.base import RuntimeBackend, RuntimeUnavailable
 from podium.settings import ControllerTuning
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, ReplicaRow
@@ -94,10 +94,31 @@ class Controller:
         self._waiters = keep
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.adopt()
+        """Adopt, then tick until stopped. A runtime that cannot be reached (engine down at start-up or
+        later) never ends this loop: it retries with backoff, without ticking (nothing is known of the
+        replicas), says why on every endpoint, and resumes, adopting first if it never could."""
+        adopted, down, tries = False, None, 0
         while not stop.is_set():
             try:
+                if not adopted:
+                    await self.adopt()
+                    adopted = True
+                elif down is not None:
+                    await self.runtime.list()  # a cheap question: does the runtime answer again?
                 await self.tick()
+                if self.replicas.unreachable:
+                    raise RuntimeUnavailable(self.replicas.unreachable)
+                if down is not None:
+                    await self._runtime_back(down)
+                    down, tries = None, 0
+            except RuntimeUnavailable as exc:
+                self.replicas.unreachable = None
+                tries += 1
+                down = await self._runtime_down(str(exc), down)
+                self._tick_done(self.ticks)
+                with contextlib.suppress(asyncio.TimeoutError):  # hints do not shorten the wait
+                    await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 10.0))
+                continue
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")
             self._tick_done(self.ticks)
@@ -105,6 +126,25 @@ class Controller:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
+
+    async def _runtime_down(self, reason: str, before: str | None) -> str:
+        """The runtime is unreachable: one log line per outage (not per try); the reason as last_error
+        and an event on every endpoint, once per distinct reason. Returns the reason to remember."""
+        if before is None:
+            log.warning("runtime unreachable, retrying with backoff: %s", reason)
+        for row in await self.store.list_endpoints():
+            if row.last_error != reason:
+                await self.store.update_endpoint(
+                    row.id, last_error=reason, updated_at=row.updated_at, event=("runtime_unavailable", reason)
+                )
+        return reason
+
+    async def _runtime_back(self, reason: str) -> None:
+        log.warning("runtime reachable again")
+        for row in await self.store.list_endpoints():
+            if row.last_error == reason:
+                back = ("runtime_available", "runtime reachable again")
+                await self.store.update_endpoint(row.id, last_error=None, updated_at=row.updated_at, event=back)
 
     async def adopt(self) -> None:
         """After a restart: keep what still runs (re-probed before routing), end orphans, forget the lost."""
@@ -267,9 +307,14 @@ class Controller:
         self.hint(row.id)
 
     async def shutdown(self) -> None:
-        """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back."""
-        await self.replicas.stop_all()
-        await self.observer.close()
+        """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back.
+        With the runtime unreachable they may still run: they stay live in the database, to be adopted."""
+        try:
+            await self.replicas.stop_all()
+        except RuntimeUnavailable as exc:
+            log.warning("shutdown: replicas left as they are, adopted on the next start: %s", exc)
+        finally:
+            await self.observer.close()
 
 
 def derive_state(

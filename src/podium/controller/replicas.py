@@ -3,6 +3,14 @@
 Draining runs as one task per replica so a long drain never stalls a tick: the replica leaves
 routing first (state DRAINING), its in-flight requests finish (up to drain_timeout_s), then the
 backend stops it (SIGTERM, then SIGKILL after stop_grace_s).
+
+Starting runs beside the tick too: a container start may first pull an image for minutes, and a
+registry that never answers must not freeze every other endpoint. `_start_one` records the replica
+PENDING, launches it as a task and waits only `_INLINE_START_S` for it (a local process or a cached
+image is running by then, as before); a slower start finishes on its own and hints the controller.
+Draining a replica whose start is still running cancels that start first (deleting an endpoint
+whose pull hangs). A runtime that cannot be reached (RuntimeUnavailable) fails the start without
+counting it against the endpoint: the engine being down says nothing about the endpoint's spec.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from podium.core.errors import PodiumError
 from podium.core.ids import replica_id
 from podium.core.specs import EndpointSpec
 from podium.core.states import ReplicaState
-from podium.runtime.base import RunPhase, RuntimeBackend
+from podium.runtime.base import LaunchSpec, RunPhase, RuntimeBackend, RuntimeUnavailable
 from podium.settings import ControllerTuning
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, ReplicaRow
@@ -28,6 +36,9 @@ if TYPE_CHECKING:
     from podium.controller.loop import RoutePublisher
 
 log = logging.getLogger("podium.controller")
+
+_INLINE_START_S = 0.25  # how long a tick waits for a start before leaving it to finish beside the tick
+_PROGRESS_EVERY_S = 2.0  # at most one progress event per replica this often (a pull reports per layer)
 
 
 class ReplicaManager:
@@ -46,7 +57,12 @@ class ReplicaManager:
         self.on_change = on_change
         self.gpus, self.refs, self.clock = gpus, refs, clock
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._starting: dict[str, asyncio.Task[None]] = {}  # replica -> its start, while it runs
+        self._progress_at: dict[str, float] = {}  # replica -> when its last progress event was written
         self._gpu_type: dict[str, str] = {}  # replica -> gpu type it holds, for release
+        self.unreachable: str | None = None  # a start found the runtime unreachable: the controller reads it
+        if hasattr(runtime, "on_progress"):  # a backend with slow starts (image pulls) reports their steps
+            runtime.on_progress = self._progress
 
     async def start(self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int) -> None:
         for _ in range(count):
@@ -80,6 +96,15 @@ class ReplicaManager:
             )
         )
         self._gpu_type[rid] = spec.compute.gpu_type
+        task = asyncio.create_task(self._launch(row, spec, work, gpus, rid))
+        self._starting[rid] = task
+        await asyncio.wait({task}, timeout=_INLINE_START_S)
+
+    async def _launch(
+        self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...], rid: str
+    ) -> None:
+        """The start itself, as a task: PENDING -> STARTING, or ended FAILED with the reason on the endpoint."""
+        now = self.clock()
         try:
             launch = await launch_spec(
                 replica_id=rid,
@@ -90,10 +115,22 @@ class ReplicaManager:
                 refs=self.refs,
                 container_runtime=self.runtime.name != "local",
             )
+            await self._warn_port(row.id, rid, launch)
             obs = await self.runtime.start(launch)
         except PodiumError as exc:
             await self._start_failed(row, rid, gpus, str(exc))
             return
+        except RuntimeUnavailable as exc:
+            self.unreachable = str(exc)
+            await self._start_failed(row, rid, gpus, str(exc), counts=False)
+            return
+        except Exception as exc:  # never lost in a task: the endpoint says why
+            log.exception("start of %s failed", rid)
+            await self._start_failed(row, rid, gpus, f"cannot start replica: {exc!r}")
+            return
+        finally:
+            self._starting.pop(rid, None)
+            self._progress_at.pop(rid, None)
         if obs.phase != RunPhase.RUNNING:
             await self._start_failed(row, rid, gpus, obs.detail or f"exited with code {obs.exit_code}")
             return
@@ -101,16 +138,45 @@ class ReplicaManager:
             rid, state=ReplicaState.STARTING, address=obs.address, started_at=obs.started_at or now
         )
         await self.store.add_event(row.id, "replica_started", f"replica {rid} started at {obs.address}", rid)
+        self.on_change()
 
-    async def _start_failed(self, row: EndpointRow, rid: str, gpus: tuple[int, ...], reason: str) -> None:
+    async def _warn_port(self, endpoint_id: str, rid: str, launch: LaunchSpec) -> None:
+        """A `PORT` in the spec's env is replaced by the replica's port (the server must listen where
+        the gateway connects): say so where the user looks, rather than replace it silently."""
+        if "PORT" in launch.env:
+            msg = (
+                f"env.PORT={launch.env['PORT']!r} is replaced by the replica's port "
+                f"(container.port {launch.container_port} in a container); set container.port instead"
+            )
+            log.warning("endpoint %s: %s", endpoint_id, msg)
+            await self.store.add_event(endpoint_id, "env_port_replaced", msg, rid)
+
+    async def _progress(self, launch: LaunchSpec, line: str) -> None:
+        """A slow start's step (image pull): the replica's detail, and an endpoint event now and then."""
+        now = self.clock()
+        if now - self._progress_at.get(launch.replica_id, -_PROGRESS_EVERY_S) < _PROGRESS_EVERY_S:
+            return
+        self._progress_at[launch.replica_id] = now
+        await self.store.update_replica(launch.replica_id, detail=line[:500])
+        await self.store.add_event(launch.endpoint_id, "replica_progress", line[:500], launch.replica_id)
+
+    async def _start_failed(
+        self, row: EndpointRow, rid: str, gpus: tuple[int, ...], reason: str, counts: bool = True
+    ) -> None:
+        """A start that did not run. `counts`: toward the endpoint's failed starts (a bad image or command
+        fails again); not when the runtime was unreachable, which retries after a short backoff only."""
         self.gpus.release(self._gpu_type.pop(rid, "cpu"), gpus)
         await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), reason)
-        failures = row.consecutive_failures + 1
-        delay = backoff_delay(failures, self.tuning.backoff_base_s, self.tuning.backoff_max_s)
+        fresh = await self.store.get_endpoint(row.id)  # the start ran beside the tick: row may be old
+        if fresh is None:
+            return
+        failures = fresh.consecutive_failures + (1 if counts else 0)
+        delay = backoff_delay(max(failures, 1), self.tuning.backoff_base_s, self.tuning.backoff_max_s)
         await self.store.update_endpoint(
             row.id, consecutive_failures=failures, last_error=reason, backoff_until=self.clock() + delay
         )
         await self.store.add_event(row.id, "replica_failed", f"replica {rid} failed to start: {reason}", rid)
+        self.on_change()
 
     def adopted(self, row: ReplicaRow) -> None:
         """Account the GPUs of a replica found running after a restart."""
@@ -134,6 +200,10 @@ class ReplicaManager:
 
     async def _drain(self, rid: str, endpoint_id: str) -> None:
         try:
+            starting = self._starting.pop(rid, None)
+            if starting is not None:  # still pulling or creating: give that up first (it cleans up after itself)
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
             await self.store.update_replica(rid, state=ReplicaState.DRAINING)
             await self.store.add_event(endpoint_id, "replica_draining", f"replica {rid} draining", rid)
             deadline = self.clock() + self.tuning.drain_timeout_s
@@ -141,13 +211,27 @@ class ReplicaManager:
             await asyncio.sleep(0)
             while self.gateway.replica_in_flight(rid) > 0 and self.clock() < deadline:
                 await asyncio.sleep(0.05)
-            await self.runtime.stop(rid, self.tuning.stop_grace_s)
+            await self._stop_when_reachable(rid)
             await self._mark_stopped(rid, endpoint_id)
         except Exception:
             log.exception("drain of %s failed", rid)
         finally:
             self._draining.pop(rid, None)
             self.on_change()  # republish routes and the endpoint's state (e.g. idle after the last one)
+
+    async def _stop_when_reachable(self, rid: str) -> None:
+        """runtime.stop, retried with backoff while the runtime is unreachable (the replica may still
+        run, so it must not be marked stopped); one warning, not one per try."""
+        tries = 0
+        while True:
+            try:
+                await self.runtime.stop(rid, self.tuning.stop_grace_s)
+                return
+            except RuntimeUnavailable as exc:
+                tries += 1
+                if tries == 1:
+                    log.warning("cannot stop %s yet, will retry: %s", rid, exc)
+                await asyncio.sleep(backoff_delay(tries, self.tuning.backoff_base_s, 10.0))
 
     async def _mark_stopped(self, rid: str, endpoint_id: str) -> None:
         rows = [r for r in await self.store.live_replicas(endpoint_id) if r.id == rid]
@@ -161,8 +245,9 @@ class ReplicaManager:
         return set(self._draining)
 
     async def stop_all(self) -> None:
-        for task in list(self._draining.values()):
+        for task in [*self._draining.values(), *self._starting.values()]:
             task.cancel()
+        await asyncio.gather(*self._starting.values(), return_exceptions=True)
         live = await self.store.live_replicas()
         await self.runtime.close()
         for r in live:

@@ -9,10 +9,21 @@ job, not the backend's: the backend only knows whether the process/container run
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+
+class RuntimeUnavailable(Exception):
+    """The backend cannot reach what runs replicas (a container engine that is down, its socket gone,
+    a call that timed out). Nothing is known about the replicas then: callers must not count it as a
+    replica failure, only wait and retry. The message says what was tried and why it failed."""
+
+
+# A backend may report the steps of a slow start (an image pull) as they happen: called with the
+# LaunchSpec being started and one line of progress. Backends expose it as `on_progress` (optional).
+StartProgress = Callable[["LaunchSpec", str], Awaitable[None]]
 
 
 class RunPhase(StrEnum):

@@ -1,8 +1,10 @@
 """DockerBackend: replicas as containers of a Docker or Podman engine, over the Engine API.
 
 Talks HTTP over the engine's unix socket with aiohttp (already a dependency; no docker SDK, no
-threads). Containers are named `<namespace>-<replica_id>` and labelled with the replica, endpoint,
-host port and GPUs, so after a Podium restart `list()` finds them from the engine alone. Each gets
+threads; see docker_engine.py: every call bounded, an unreachable engine is RuntimeUnavailable).
+Containers are named `<namespace>-<installation>-<replica_id>` and labelled with the installation,
+replica, endpoint, host port and GPUs, so after a Podium restart `list()` finds them from the engine
+alone, and installations sharing an engine never see each other's containers. Each gets
 `--init` (a PID 1 that forwards SIGTERM), its container port published on a free host port of
 `host_ip`, GPUs as device requests, volumes as binds (`ro` enforced by the engine), shm size.
 When a replica ends, its exit status and last log lines are saved under data_dir/docker/<id>/
@@ -22,12 +24,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
-from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase
+from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase, RuntimeUnavailable, StartProgress
+from podium.runtime.docker_engine import EngineClient, EngineError, installation_id
 from podium.runtime.docker_spec import (
     LABEL_ENDPOINT,
     LABEL_GPUS,
+    LABEL_INSTALLATION,
     LABEL_NS,
     LABEL_PORT,
     LABEL_REPLICA,
@@ -43,11 +45,7 @@ from podium.runtime.records import write_json_atomic
 _WAIT_STEP_S = 0.05
 _SIGNALS = {int(s): s.name for s in signal.Signals}
 
-
-class EngineError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"engine answered {status}: {message}")
-        self.status, self.message = status, message
+__all__ = ["DockerBackend", "EngineError"]
 
 
 class DockerBackend:
@@ -64,6 +62,10 @@ class DockerBackend:
         port_range: tuple[int, int] | None = None,
         keep_log_lines: int = 1000,
         gpu_driver: str = "nvidia",
+        installation: str | None = None,
+        call_timeout_s: float = 15.0,
+        pull_stall_timeout_s: float = 60.0,
+        pull_timeout_s: float = 3600.0,
     ) -> None:
         url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         if not url.startswith("unix://"):
@@ -72,38 +74,19 @@ class DockerBackend:
         self.root = Path(data_dir) / "docker"
         self.root.mkdir(parents=True, exist_ok=True)
         self.host, self.namespace = host, namespace
+        self.installation = installation or installation_id(Path(data_dir))
         self.close_grace_s, self.keep_log_lines, self.gpu_driver = close_grace_s, keep_log_lines, gpu_driver
+        self.pull_stall_timeout_s, self.pull_timeout_s = pull_stall_timeout_s, pull_timeout_s
         self.ports = PortAllocator(port_range)
-        self._session: aiohttp.ClientSession | None = None
+        self.engine = EngineClient(self.socket_path, call_timeout_s=call_timeout_s)
+        self.on_progress: StartProgress | None = None  # the controller's: pull steps as endpoint events
         self._known: set[str] = set()  # started or seen running: close() stops them
 
-    # ---- engine HTTP -------------------------------------------------------------------------
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=self.socket_path),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            )
-        return self._session
-
-    async def _call(self, method: str, path: str, *, timeout_s: float | None = 60, **kw: Any) -> Any:
-        async with self._http().request(
-            method, f"http://engine{path}", timeout=aiohttp.ClientTimeout(total=timeout_s), **kw
-        ) as resp:
-            body = await resp.read()
-            if resp.status >= 400:
-                try:
-                    message = json.loads(body).get("message", body.decode())
-                except ValueError:
-                    message = body.decode("utf-8", "replace")
-                raise EngineError(resp.status, message)
-            if body and resp.content_type == "application/json":
-                return json.loads(body)
-            return body
+    async def _call(self, method: str, path: str, *, timeout_s: float | None = None, **kw: Any) -> Any:
+        return await self.engine.call(method, path, timeout_s=timeout_s, **kw)
 
     def _cname(self, replica_id: str) -> str:
-        return f"{self.namespace}-{replica_id}"
+        return f"{self.namespace}-{self.installation}-{replica_id}"
 
     async def _inspect(self, replica_id: str) -> dict[str, Any] | None:
         try:
@@ -117,7 +100,9 @@ class DockerBackend:
     # ---- start -------------------------------------------------------------------------------
 
     async def start(self, spec: LaunchSpec) -> ReplicaObservation:
-        """Create and start the container (pulling the image first if the engine lacks it)."""
+        """Create and start the container (pulling the image first if the engine lacks it, which can
+        take minutes: the controller runs this beside its tick). RuntimeUnavailable when the engine
+        cannot be reached; cancelling it (the endpoint was deleted) leaves no container behind."""
         if not spec.image:
             return self._failed(spec, "no image: the docker runtime runs container images")
         if await self._inspect(spec.replica_id) is not None:
@@ -126,6 +111,7 @@ class DockerBackend:
         body = create_body(
             spec,
             namespace=self.namespace,
+            installation=self.installation,
             host_ip=self.host,
             host_port=port,
             started_at=time.time(),
@@ -137,9 +123,12 @@ class DockerBackend:
             await self._call("POST", f"/containers/create?name={name}", json=body)
             self._known.add(spec.replica_id)
             await self._call("POST", f"/containers/{name}/start")
-        except (EngineError, aiohttp.ClientError, OSError) as e:
-            await self._remove(spec.replica_id)
+        except EngineError as e:
+            await self._remove_quietly(spec.replica_id)
             return self._failed(spec, f"cannot start container: {e}")
+        except (RuntimeUnavailable, asyncio.CancelledError):
+            await asyncio.shield(self._remove_quietly(spec.replica_id))
+            raise
         return await self.poll(spec.replica_id)
 
     async def _ensure_image(self, spec: LaunchSpec) -> None:
@@ -156,11 +145,26 @@ class DockerBackend:
         if auth:
             headers["X-Registry-Auth"] = auth
         params = {"fromImage": repo, **({"tag": tag} if tag else {})}
-        out = await self._call("POST", "/images/create", params=params, headers=headers, timeout_s=None)
-        for line in bytes(out or b"").splitlines():  # errors arrive inside a 200 stream
-            with_error = json.loads(line) if line.strip().startswith(b"{") else {}
-            if with_error.get("error"):
-                raise EngineError(500, str(with_error["error"]))
+
+        async def progress(line: str) -> None:
+            if self.on_progress is not None:
+                await self.on_progress(spec, f"pulling {spec.image}: {line}")
+
+        await progress("started")
+        await self.engine.pull(
+            params,
+            headers,
+            progress,
+            stall_timeout_s=self.pull_stall_timeout_s,
+            total_timeout_s=self.pull_timeout_s,
+        )
+
+    async def _remove_quietly(self, replica_id: str) -> None:
+        """Best effort, for a start that did not complete: the engine may be gone too."""
+        try:
+            await self._remove(replica_id)
+        except (EngineError, RuntimeUnavailable):
+            self._known.discard(replica_id)
 
     def _failed(self, spec: LaunchSpec, detail: str) -> ReplicaObservation:
         self._save_end(spec.replica_id, spec.endpoint_id, None, detail, [f"[podium] {detail}"])
@@ -178,7 +182,8 @@ class DockerBackend:
         return obs
 
     async def list(self) -> list[ReplicaObservation]:
-        filters = json.dumps({"label": [f"{LABEL_NS}={self.namespace}"]})
+        labels = [f"{LABEL_NS}={self.namespace}", f"{LABEL_INSTALLATION}={self.installation}"]
+        filters = json.dumps({"label": labels})
         found = await self._call("GET", "/containers/json", params={"all": "1", "filters": filters})
         out = []
         for c in found or []:
@@ -270,54 +275,42 @@ class DockerBackend:
         try:
             await asyncio.gather(*(self.stop(rid, self.close_grace_s) for rid in list(self._known)))
         finally:
-            if self._session is not None:
-                await self._session.close()
+            await self.engine.close()
 
     # ---- logs --------------------------------------------------------------------------------
 
     async def logs(self, replica_id: str, tail: int = 100, follow: bool = False) -> AsyncIterator[str]:
+        """RuntimeUnavailable (before any line) when the engine cannot be reached."""
         if await self._inspect(replica_id) is None:
             for line in self._saved_lines(replica_id)[-tail:] if tail > 0 else []:
-                yield line
-            return
-        if not follow:
-            for line in [x async for x in self._engine_logs(replica_id, tail, False)][-tail:] if tail > 0 else []:
                 yield line
             return
         async for line in self._engine_logs(replica_id, tail, follow):
             yield line
 
     async def _engine_logs(self, replica_id: str, tail: int, follow: bool) -> AsyncIterator[str]:
-        # Podman counts partial writes ("ready", then "\n") as separate lines in `tail`, and drops
-        # the log's first partial record when a numeric tail reaches back to the start. So: ask for
-        # more than needed (callers trim), and if the answer reached the start, ask for all of it.
-        want = str(2 * tail + 50)
-        demux = Demuxer()
-        if follow:
-            async for line in self._engine_log_stream(replica_id, want, True, demux):
+        """Lines as the engine's own `logs` prints them. Podman's numeric `tail` is unusable here: it
+        counts partial writes ("ready", then "\\n") as lines and merges partial records of stdout
+        and stderr into one frame. So the whole log is read, and trimmed here; when following, the
+        same whole stream is followed and its first (lines so far - tail) lines are skipped."""
+        backlog = [x async for x in self._engine_log_stream(replica_id, follow=False)]
+        if not follow:
+            for line in backlog[-tail:] if tail > 0 else []:
                 yield line
             return
-        lines = [x async for x in self._engine_log_stream(replica_id, want, False, demux)]
-        if demux.frames < int(want):
-            lines = [x async for x in self._engine_log_stream(replica_id, "all", False, Demuxer())]
-        for line in lines:
+        skip = max(0, len(backlog) - tail)
+        async for line in self._engine_log_stream(replica_id, follow=True):
+            if skip:
+                skip -= 1
+                continue
             yield line
 
-    async def _engine_log_stream(self, replica_id: str, tail: str, follow: bool, demux: Demuxer) -> AsyncIterator[str]:
-        params = {"stdout": "1", "stderr": "1", "tail": tail, "follow": "1" if follow else "0"}
-        try:
-            async with self._http().get(
-                f"http://engine/containers/{self._cname(replica_id)}/logs",
-                params=params,
-                timeout=aiohttp.ClientTimeout(total=None),
-            ) as resp:
-                if resp.status >= 400:
-                    return
-                async for chunk in resp.content.iter_any():
-                    for line in demux.feed(chunk):
-                        yield line
-        except aiohttp.ClientError:
-            return
+    async def _engine_log_stream(self, replica_id: str, *, follow: bool) -> AsyncIterator[str]:
+        params = {"stdout": "1", "stderr": "1", "tail": "all", "follow": "1" if follow else "0"}
+        demux = Demuxer()
+        async for chunk in self.engine.stream(f"/containers/{self._cname(replica_id)}/logs", params):
+            for line in demux.feed(chunk):
+                yield line
         for line in demux.rest():
             yield line
 

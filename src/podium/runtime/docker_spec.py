@@ -14,6 +14,7 @@ from podium.runtime.base import LaunchSpec
 from podium.runtime.local_env import expand_port
 
 LABEL_NS = "podium.namespace"
+LABEL_INSTALLATION = "podium.installation"  # which Podium (data dir) owns it: see docker_engine.installation_id
 LABEL_REPLICA = "podium.replica_id"
 LABEL_ENDPOINT = "podium.endpoint_id"
 LABEL_PORT = "podium.host_port"
@@ -30,6 +31,7 @@ def create_body(
     started_at: float,
     init: bool = True,
     gpu_driver: str = "nvidia",
+    installation: str = "",
 ) -> dict[str, Any]:
     """The /containers/create body: image, argv ($PORT = the container port), env, port mapping
     to a host port on host_ip, GPUs as device requests, volumes as binds, shm size, --init."""
@@ -52,6 +54,7 @@ def create_body(
         "ExposedPorts": {cport: {}},
         "Labels": {
             LABEL_NS: namespace,
+            LABEL_INSTALLATION: installation,
             LABEL_REPLICA: spec.replica_id,
             LABEL_ENDPOINT: spec.endpoint_id,
             LABEL_PORT: str(host_port),
@@ -96,26 +99,34 @@ def split_image(image: str) -> tuple[str, str]:
 
 
 class Demuxer:
-    """Docker's multiplexed log stream (no TTY): 8-byte headers [stream, 0, 0, 0, size:u32be]."""
+    """Docker's multiplexed log stream (no TTY): 8-byte headers [stream, 0, 0, 0, size:u32be].
+
+    stdout and stderr are separate byte streams that arrive interleaved: each is split into lines on
+    its own, so a partial stdout write followed by a stderr line never joins them (`podman logs` and
+    `docker logs` keep them apart the same way). Lines come out in the order they complete."""
 
     def __init__(self) -> None:
         self._buf = b""
-        self._text = b""
+        self._text: dict[int, bytes] = {}  # stream number -> its unfinished line
         self.frames = 0  # records seen (podman: one per write, not per line)
 
     def feed(self, data: bytes) -> list[str]:
-        """Complete lines found so far (stdout and stderr interleaved in arrival order)."""
+        """Complete lines found so far."""
         self._buf += data
+        out: list[str] = []
         while len(self._buf) >= 8:
+            stream = self._buf[0]
             (size,) = struct.unpack(">I", self._buf[4:8])
             if len(self._buf) < 8 + size:
                 break
-            self._text += self._buf[8 : 8 + size]
+            *lines, rest = (self._text.get(stream, b"") + self._buf[8 : 8 + size]).split(b"\n")
+            self._text[stream] = rest
+            out.extend(line.decode("utf-8", "replace").rstrip("\r") for line in lines)
             self.frames += 1
             self._buf = self._buf[8 + size :]
-        *lines, self._text = self._text.split(b"\n")
-        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+        return out
 
     def rest(self) -> list[str]:
-        text, self._text = self._text, b""
-        return [text.decode("utf-8", "replace")] if text else []
+        """Unfinished lines at the end of the stream (stdout first)."""
+        text, self._text = self._text, {}
+        return [t.decode("utf-8", "replace") for _, t in sorted(text.items()) if t]
