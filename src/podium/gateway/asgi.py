@@ -156,6 +156,7 @@ async def serve_asgi(
         query=scope.get("query_string", b""),
         headers=[(n.lower(), v) for n, v in scope["headers"]],
         body=body,
+        client=str(scope["client"][0]).encode() if scope.get("client") else b"",
     )
     responder = AsgiResponder(send)
     handling = asyncio.ensure_future(handler(request, responder))

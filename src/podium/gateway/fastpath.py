@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from podium.gateway.balancer import Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.http import NO_BODY, NOT_FORWARDED_DOWN, Request, response_head
+from podium.gateway.http import NO_BODY, NOT_FORWARDED_DOWN, Request, response_head, without_hop_by_hop
 from podium.gateway.listener import Connection
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.proxy import content_length, request_head
@@ -89,7 +89,7 @@ class FastExchange:
             self.started = True
             self.status = status = up.status
             self.metrics.ttfb.observe(self.clock() - self.started_at)
-            headers = [(n, v) for n, v in up.headers if n not in NOT_FORWARDED_DOWN]
+            headers = without_hop_by_hop(up.headers, NOT_FORWARDED_DOWN)
             if conn.head_only or status in NO_BODY:
                 length = content_length(up.headers) if status not in NO_BODY else None
                 framing = b"content-length: %d\r\n" % length if length is not None else b""

@@ -27,6 +27,31 @@ HOP_BY_HOP = frozenset(
 )
 NOT_FORWARDED_UP = HOP_BY_HOP | {b"host", b"content-length", b"authorization", b"expect"}
 NOT_FORWARDED_DOWN = HOP_BY_HOP | {b"content-length"}
+# request headers the proxy rewrites (RFC 7239 section 5 / de facto X-Forwarded-*): looked at, then re-added
+FORWARDING = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+HANDLED_UP = NOT_FORWARDED_UP | FORWARDING
+PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+
+
+def connection_options(value: bytes) -> frozenset[bytes]:
+    """Header names a `Connection` value declares hop-by-hop (RFC 9110 7.6.1), beyond the standard set."""
+    if value in PLAIN_CONNECTION:  # what nearly every client sends: nothing to parse
+        return frozenset()
+    names = {token.strip().lower() for token in value.split(b",")}
+    return frozenset(names - HOP_BY_HOP - {b"", b"close"})
+
+
+def without_hop_by_hop(headers: Headers, drop: frozenset[bytes]) -> Headers:
+    """`headers` less `drop` and less any header their own `Connection` names (a response's headers)."""
+    kept: Headers = []
+    named: frozenset[bytes] = frozenset()
+    for name, value in headers:
+        if name not in drop:
+            kept.append((name, value))
+        elif name == b"connection":
+            named |= connection_options(value)
+    return [(n, v) for n, v in kept if n not in named] if named else kept
+
 
 STATUS_PHRASES = {
     100: b"Continue",
@@ -82,6 +107,7 @@ class Request:
     query: bytes  # without "?"
     headers: Headers  # names lower-case
     body: bytes
+    client: bytes = b""  # the client's address as X-Forwarded-For writes it (no port); b"" if unknown
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:

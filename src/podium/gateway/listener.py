@@ -86,6 +86,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.client: tuple[str, int] | None = None
+        self.client_address = b""  # for X-Forwarded-For
         self.server: tuple[str, int] | None = None
         self.task: asyncio.Task[None] | None = None
         self.exchange: Exchange | None = None
@@ -113,6 +114,8 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.client = transport.get_extra_info("peername")
+        if isinstance(self.client, tuple):  # TCP (a Unix socket's peer has no address to forward)
+            self.client_address = str(self.client[0]).encode()
         self.server = transport.get_extra_info("sockname")
         self.state.connections.add(self)
 
@@ -233,6 +236,7 @@ class Connection(asyncio.Protocol):
             query=url.query or b"",
             headers=self._headers,
             body=body,
+            client=self.client_address,
         )
         item = (request, parser.should_keep_alive(), parser.get_http_version() == "1.0")
         if self.task is None and self.exchange is None:

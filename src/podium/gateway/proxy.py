@@ -9,11 +9,21 @@ Only a connect failure (the request never reached a replica) is retried, on anot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.http import NOT_FORWARDED_DOWN, NOT_FORWARDED_UP, Headers, Request, Responder
+from podium.gateway.http import (
+    FORWARDING,
+    HANDLED_UP,
+    NOT_FORWARDED_DOWN,
+    Headers,
+    Request,
+    Responder,
+    connection_options,
+    without_hop_by_hop,
+)
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
@@ -75,7 +85,7 @@ class Proxy:
         try:
             metrics.ttfb.observe(self.clock() - started_at)
             status = conn.status
-            headers: Headers = [(n, v) for n, v in conn.headers if n not in NOT_FORWARDED_DOWN]
+            headers: Headers = without_hop_by_hop(conn.headers, NOT_FORWARDED_DOWN)
             if status in NO_BODY_STATUSES:
                 await out.send_full(status, headers, b"")
                 return status
@@ -176,16 +186,37 @@ def content_length(headers: Headers) -> int | None:
 
 
 def request_head(request: Request, routed: Routed, address: str) -> bytes:
-    parts = [
-        request.method.encode(),
-        b" ",
-        routed.upstream_target,
-        b" HTTP/1.1\r\nhost: ",
-        address.encode(),
-        b"\r\n",
-    ]
+    """The head sent to the replica: hop-by-hop headers (the standard set and any the client's
+    `Connection` names) dropped, the client's address appended to `X-Forwarded-For` (RFC 7239
+    section 5.2: a proxy adds, never replaces), `X-Forwarded-Proto`/`-Host` added if absent."""
+    parts = [request.method.encode(), b" ", routed.upstream_target, b" HTTP/1.1\r\nhost: ", address.encode(), b"\r\n"]
+    forwarded_for = host = options = None
+    proto_sent = host_sent = False
     for name, value in request.headers:
-        if name not in NOT_FORWARDED_UP:
+        if name not in HANDLED_UP:
             parts += (name, b": ", value, b"\r\n")
+        elif name == b"host":
+            host = value
+        elif name == b"x-forwarded-for":
+            forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
+        elif name == b"connection":
+            options = value if options is None else options + b"," + value
+        elif name in FORWARDING:  # the client's own X-Forwarded-Proto/-Host (it may be a TLS proxy): kept
+            parts += (name, b": ", value, b"\r\n")
+            proto_sent = proto_sent or name == b"x-forwarded-proto"
+            host_sent = host_sent or name == b"x-forwarded-host"
+    if options is not None and (named := connection_options(options)):
+        named |= {b"connection"}
+        kept = [(n, v) for n, v in request.headers if n not in named]
+        return request_head(dataclasses.replace(request, headers=kept), routed, address)
+    client = request.client
+    if forwarded_for is not None:
+        parts += (b"x-forwarded-for: ", forwarded_for, b", " if client else b"", client, b"\r\n")
+    elif client:
+        parts += (b"x-forwarded-for: ", client, b"\r\n")
+    if not proto_sent:
+        parts.append(b"x-forwarded-proto: http\r\n")
+    if host is not None and not host_sent:
+        parts += (b"x-forwarded-host: ", host, b"\r\n")
     parts += (b"content-length: ", str(len(routed.body)).encode(), b"\r\n\r\n")
     return b"".join(parts)
