@@ -5,6 +5,7 @@ REPLICA_UNHEALTHY_FILE=F /health answers 503 while file F exists
 REPLICA_BOOT_S=S         sleep S seconds before listening (a slow boot)
 REPLICA_IGNORE_TERM=1    ignore SIGTERM (forces the SIGKILL path)
 GET /slow?s=S            answers after S seconds (an in-flight request during a drain)
+REPLICA_HOST=IP          listen there (default 127.0.0.1; a Ray node's IP for the Ray runtime)
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(float(os.environ.get("REPLICA_BOOT_S", "0")))
     port = int(sys.argv[1] if len(sys.argv) > 1 else os.environ["PORT"])
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    ThreadingHTTPServer((os.environ.get("REPLICA_HOST", "127.0.0.1"), port), Handler).serve_forever()
 
 
 if __name__ == "__main__":
