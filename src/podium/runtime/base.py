@@ -57,6 +57,13 @@ class LaunchSpec:
     # Container runtimes only: arguments for the image's own entrypoint, used when `command` is None
     # (with a command, put the arguments in it). `$PORT` is expanded here too.
     args: tuple[str, ...] = ()
+    # Runtimes that place replicas themselves (Ray): what to ask the scheduler for. `gpus` above are
+    # device indices Podium chose (local, docker); here the runtime chooses them. gpu_count None:
+    # len(gpus). gpu_type: a catalog type (h100), matched to nodes' own types.
+    gpu_type: str | None = None
+    gpu_count: int | None = None
+    cpus: float | None = None
+    memory_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class ReplicaObservation:
     gpus: tuple[int, ...] = ()
     started_at: float | None = None  # time.time()
     detail: str = ""  # e.g. "exited with code 1" or a backend error
+    node: str = ""  # where it runs when the runtime has several machines (the Ray node id)
 
 
 class RuntimeBackend(Protocol):
