@@ -117,7 +117,7 @@ class Controller:
                 down = await self._runtime_down(str(exc), down)
                 self._tick_done(self.ticks)
                 with contextlib.suppress(asyncio.TimeoutError):  # hints do not shorten the wait
-                    await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 10.0))
+                    await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 5.0))
                 continue
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")

@@ -231,7 +231,7 @@ class ReplicaManager:
                 tries += 1
                 if tries == 1:
                     log.warning("cannot stop %s yet, will retry: %s", rid, exc)
-                await asyncio.sleep(backoff_delay(tries, self.tuning.backoff_base_s, 10.0))
+                await asyncio.sleep(backoff_delay(tries, self.tuning.backoff_base_s, 5.0))
 
     async def _mark_stopped(self, rid: str, endpoint_id: str) -> None:
         rows = [r for r in await self.store.live_replicas(endpoint_id) if r.id == rid]

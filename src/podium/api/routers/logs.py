@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Query
@@ -9,7 +11,9 @@ from fastapi.responses import StreamingResponse
 
 from podium.api.deps import Services, require, services
 from podium.core.errors import NotFound, Unavailable
-from podium.runtime.base import RuntimeBackend
+from podium.runtime.base import RuntimeBackend, RuntimeUnavailable
+
+_FIRST_LINE_WAIT_S = 1.0  # how long the answer waits for a first line, to turn a dead runtime into a 503
 
 router = APIRouter(prefix="/v0/endpoints", tags=["endpoints"])
 
@@ -36,7 +40,35 @@ async def endpoint_logs(
     if runtime is None:
         raise Unavailable("replica logs are not readable from this process (no runtime attached)")
     prefix = len(chosen) > 1
-    return StreamingResponse(_lines(runtime, chosen, tail, follow, prefix), media_type="text/plain; charset=utf-8")
+    lines = await _checked(_lines(runtime, chosen, tail, follow, prefix))
+    return StreamingResponse(lines, media_type="text/plain; charset=utf-8")
+
+
+async def _checked(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream, once its first line came (or _FIRST_LINE_WAIT_S passed: a quiet follow) without
+    the runtime failing: a container engine that is down is a 503 saying so, not a 200 that breaks
+    off (the CLI printed a traceback). Failing later, the stream ends with a line saying why."""
+    first = asyncio.ensure_future(anext(lines))
+    done, _ = await asyncio.wait({first}, timeout=_FIRST_LINE_WAIT_S)
+    if first in done and isinstance(first.exception(), RuntimeUnavailable):
+        raise Unavailable(f"replica logs cannot be read now: {first.exception()}")
+
+    async def rest() -> AsyncIterator[str]:
+        try:
+            try:
+                yield await first
+            except StopAsyncIteration:
+                return
+            async for line in lines:
+                yield line
+        except RuntimeUnavailable as exc:
+            yield f"[podium] logs ended: {exc}\n"
+        finally:
+            first.cancel()
+            with contextlib.suppress(Exception):
+                await lines.aclose()  # type: ignore[attr-defined]
+
+    return rest()
 
 
 async def _lines(
