@@ -1,6 +1,6 @@
 """`podium up` with the `local` region on the docker runtime: a container endpoint from an image runs in
 the engine (Debian podman's Docker API here) and answers through the gateway. Skipped where podman or
-the test image is missing (tests/runtime/build_test_image.sh builds it)."""
+the test image is missing (scripts/ci-podman.sh installs podman and builds it)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,13 @@ def test_image_endpoint_runs_in_the_engine(tmp_path: Path, engine: str, monkeypa
             "8000",
             "--health-check-path",
             "/",
+            "--env",
+            "PORT=9999",  # replaced by the container port: warned, not silent
         )
         served = p.wait_state(ep["id"], "serving", timeout=60)
+        with p.http() as h:
+            kinds = {e["kind"]: e["message"] for e in h.get(f"/v0/endpoints/{ep['id']}/events").json()["events"]}
+        assert "env.PORT='9999' is replaced" in kinds.get("env_port_replaced", ""), kinds
         assert served["status"]["instances"][0]["address"]
         resp = httpx.get(f"{p.url}/e/{ep['app_name']}/", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
         assert resp.status_code == 200 and "Directory listing" in resp.text
