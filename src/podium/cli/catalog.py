@@ -25,7 +25,9 @@ def _templates_table(d: dict[str, Any]) -> str:
         )
         for t in d["templates"]
     ]
-    return render_table(["model", "flavor", "gpu type", "gpu counts", "regions"], rows, max_col=50)
+    return render_table(
+        ["model", "flavor", "gpu type", "gpu counts", "regions"], rows, max_col=50, empty="no templates"
+    )
 
 
 @templates.command("list")
@@ -91,6 +93,7 @@ def region_list(fmt: Format = FORMAT_OPTION) -> None:
                 for r in d["regions"]
             ],
             max_col=70,
+            empty="no regions",
         ),
     )
 
@@ -109,5 +112,6 @@ def platform_list(fmt: Format = FORMAT_OPTION) -> None:
             ["name", "gpu type", "presets"],
             [(p.get("name"), p.get("gpu_type"), _presets(p)) for p in d["platforms"]],
             max_col=90,
+            empty="no platforms",
         ),
     )

@@ -52,9 +52,23 @@ class Api:
 def error_text(resp: httpx.Response) -> str:
     try:
         err = resp.json().get("error", {})
-        return f"{resp.status_code} {err.get('code', '')}: {err.get('message', resp.text)}"
+        text = f"{resp.status_code} {err.get('code', '')}: {err.get('message', resp.text)}"
     except (ValueError, AttributeError):
-        return f"{resp.status_code}: {resp.text[:500]}"
+        text = f"{resp.status_code}: {resp.text[:500]}"
+    return text + _hint(resp)
+
+
+def _hint(resp: httpx.Response) -> str:
+    """What a newcomer needs after a 401: which variables the CLI reads, and where the token is."""
+    if resp.status_code != 401:
+        return ""
+    sent = "PODIUM_API_TOKEN was not set" if "authorization" not in resp.request.headers else "the token was refused"
+    base = f"{resp.request.url.scheme}://{resp.request.url.netloc.decode()}"
+    return (
+        f"\nhint: {sent}. Set PODIUM_API_TOKEN to a Podium token (the admin token is in <data-dir>/admin_token "
+        f"on the machine that runs `podium up`; `podium token create` makes others), and PODIUM_URL to "
+        f"your Podium (now {base})."
+    )
 
 
 def _token_from_data_dir() -> str | None:

@@ -8,20 +8,15 @@ from typing import Any
 import typer
 
 from podium.cli import options as O
+from podium.cli import waiting
 from podium.cli.client import Api, error_text, fail
+from podium.cli.names import endpoint_id
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_fields, render_table
 from podium.cli.spec_flags import build_spec
 
 app = typer.Typer(help="Create and manage endpoints.", no_args_is_help=True)
-ID_ARG = typer.Argument(None, help="Endpoint id (ep-…), app name or routing key.")
-ID_OPT = typer.Option(None, "--id", help="Endpoint id (same as the positional argument).")
-
-
-def _pick(arg: str | None, opt: str | None) -> str:
-    key = arg or opt
-    if not key:
-        fail("give an endpoint id (positional or --id)")
-    return key
+ID_ARG = typer.Argument(None, help="Endpoint name, id (ep-…), app name or routing key.")
+ID_OPT = typer.Option(None, "--id", help="Endpoint id or name (same as the positional argument).")
 
 
 def _table(ep: dict[str, Any]) -> str:
@@ -74,7 +69,11 @@ def _list_table(data: dict[str, Any]) -> str:
         )
         for e in data["endpoints"]
     ]
-    return render_table(["id", "name", "state", "routing key", "ready", "app"], rows)
+    return render_table(
+        ["id", "name", "state", "routing key", "ready", "app"],
+        rows,
+        empty="no endpoints (create one: podium endpoint create --name NAME --container-command CMD)",
+    )
 
 
 @app.command()
@@ -174,9 +173,9 @@ def update(
 
     Example: podium endpoint update my-chatbot --max-replicas 4 --scale-policy queue-delay=2
     """
-    key = _pick(endpoint, id_)
     doc = build_spec(dict(locals()), creating=False)
-    emit(Api().patch(f"/v0/endpoints/{key}", json=doc), fmt, _table)
+    api = Api()
+    emit(api.patch(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}", json=doc), fmt, _table)
 
 
 @app.command("list")
@@ -191,19 +190,22 @@ def get(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) 
 
     Example: podium endpoint get ep-abc --format json | jq -r '.status.instances[0].public_ip'
     """
-    emit(Api().get(f"/v0/endpoints/{_pick(endpoint, id_)}"), fmt, _table)
+    api = Api()
+    emit(api.get(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}"), fmt, _table)
 
 
 @app.command()
 def start(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) -> None:
     """Enable a stopped endpoint (its replicas start again). Example: podium endpoint start --id ep-abc"""
-    emit(Api().post(f"/v0/endpoints/{_pick(endpoint, id_)}/start"), fmt, _table)
+    api = Api()
+    emit(api.post(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/start"), fmt, _table)
 
 
 @app.command()
 def stop(endpoint: str = ID_ARG, id_: str = ID_OPT, fmt: Format = FORMAT_OPTION) -> None:
     """Stop an endpoint: replicas drain and end; it is not billed. Example: podium endpoint stop --id ep-abc"""
-    emit(Api().post(f"/v0/endpoints/{_pick(endpoint, id_)}/stop"), fmt, _table)
+    api = Api()
+    emit(api.post(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/stop"), fmt, _table)
 
 
 @app.command()
@@ -213,9 +215,8 @@ def delete(
     wait: bool = typer.Option(False, "--wait", help="Return once every replica has ended."),
 ) -> None:
     """Delete an endpoint and stop its replicas. Example: podium endpoint delete --id ep-abc"""
-    key = _pick(endpoint, id_)
     api = Api()
-    ep = api.delete(f"/v0/endpoints/{key}")
+    ep = api.delete(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}")
     if wait:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -233,7 +234,8 @@ def events(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """What happened to an endpoint, newest first. Example: podium endpoint events ep-abc"""
-    data = Api().get(f"/v0/endpoints/{_pick(endpoint, id_)}/events", params={"limit": limit})
+    api = Api()
+    data = api.get(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/events", params={"limit": limit})
     emit(
         data,
         fmt,
@@ -241,6 +243,7 @@ def events(
             ["time", "kind", "message"],
             [(time.strftime("%H:%M:%S", time.localtime(e["at"])), e["kind"], e["message"]) for e in d["events"]],
             max_col=100,
+            empty="no events",
         ),
     )
 
@@ -249,24 +252,19 @@ def events(
 def wait(
     endpoint: str = ID_ARG,
     id_: str = ID_OPT,
-    for_: str = typer.Option("serving", "--for", help="State to wait for: serving, stopped, idle, failed…"),
+    for_: str = typer.Option("serving", "--for", help=f"State to wait for: {', '.join(waiting.STATES)}."),
     timeout: float = typer.Option(300, "--timeout", help="Seconds before giving up (exit 1)."),
 ) -> None:
-    """Block until the endpoint reaches a state (for scripts). Example: podium endpoint wait ep-abc --for serving"""
-    key = _pick(endpoint, id_)
+    """Block until the endpoint reaches a state (for scripts): progress on stderr, the state on stdout.
+
+    Fails at once (exit 1) when the endpoint fails, or when the wait cannot end without someone
+    acting (e.g. --for serving on an idle endpoint with min replicas 0).
+
+    Example: podium endpoint wait my-chatbot --for serving
+    """
+    waiting.check_target(for_)
     api = Api()
-    deadline = time.monotonic() + timeout
-    state = "?"
-    while time.monotonic() < deadline:
-        ep = api.get(f"/v0/endpoints/{key}")
-        state = ep["status"]["state"]
-        if state == for_:
-            typer.echo(state)
-            return
-        if state == "failed" and for_ != "failed":
-            fail(f"endpoint failed: {ep['status'].get('last_error')}")
-        time.sleep(0.2)
-    fail(f"timed out after {timeout:g}s waiting for {for_!r} (state: {state})")
+    typer.echo(waiting.wait_for(api, endpoint_id(api, endpoint, id_), for_, timeout))
 
 
 @app.command()
@@ -277,18 +275,51 @@ def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
     tail: int = typer.Option(100, "--tail", help="Lines from the end of each log."),
 ) -> None:
-    """Print replica logs. Example: podium endpoint logs ep-abc --tail 50 --follow"""
-    key = _pick(endpoint, id_)
+    """Print replica logs. With --follow and no --replica it waits for a replica when none runs,
+    and moves on to the next one when the followed replica ends.
+
+    Example: podium endpoint logs my-chatbot --tail 50 --follow
+    """
     api = Api(timeout=None if follow else 30.0)  # type: ignore[arg-type]
+    key = endpoint_id(api, endpoint, id_)
     params: dict[str, str | int | bool] = {"tail": tail, "follow": follow}
     if replica:
         params["replica"] = replica
     try:
-        with api.http.stream("GET", f"/v0/endpoints/{key}/logs", params=params) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                fail(error_text(resp))
-            for chunk in resp.iter_text():
-                typer.echo(chunk, nl=False)
+        if follow and not replica:
+            _follow_replicas(api, key, tail)
+        else:
+            _print_log(api, key, params)
     except KeyboardInterrupt:
         pass
+
+
+def _print_log(api: Api, key: str, params: dict[str, str | int | bool]) -> None:
+    with api.http.stream("GET", f"/v0/endpoints/{key}/logs", params=params) as resp:
+        if resp.status_code >= 400:
+            resp.read()
+            fail(error_text(resp))
+        for chunk in resp.iter_text():
+            typer.echo(chunk, nl=False)
+
+
+MAX_TAIL = 100_000  # the API's upper bound: a replica that started while we watched is shown whole
+
+
+def _follow_replicas(api: Api, key: str, tail: int) -> None:
+    """Follow the newest running replica; when it ends, or none runs, wait for the next one.
+
+    Scale-to-zero endpoints have no replica most of the time: following must outlive that."""
+    if not waiting.running_replicas(api.get(f"/v0/endpoints/{key}")):
+        _print_log(api, key, {"tail": tail, "follow": False})  # the last replica's log: why it ended
+    ended: set[str] = set()
+    shown: set[str] = set()
+    while True:
+        rid, started_while_waiting = waiting.next_replica(api, key, ended)
+        lines = 0 if rid in shown else MAX_TAIL if started_while_waiting else tail
+        shown.add(rid)
+        _print_log(api, key, {"replica": rid, "tail": lines, "follow": True})
+        if rid in waiting.running_replicas(api.get(f"/v0/endpoints/{key}")):
+            time.sleep(0.5)  # its log stream closed early (e.g. not yet written): try it again
+        else:
+            ended.add(rid)

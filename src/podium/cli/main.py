@@ -7,10 +7,14 @@ import typer
 from podium import __version__
 from podium.cli import catalog, endpoint, secret, token, up, usage, volume
 
+# Plain (click) help, not rich panels: rich cuts long flag names ("--registry-usern…") at 80
+# columns, and users copy flags from help. Sub-apps inherit both settings from this root.
 app = typer.Typer(
     help="Podium: self-hosted serverless AI endpoints. Talks to PODIUM_URL with PODIUM_API_TOKEN.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 app.add_typer(endpoint.app, name="endpoint")
 app.add_typer(token.app, name="token")

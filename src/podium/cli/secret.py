@@ -73,7 +73,7 @@ def _many(d: dict[str, Any]) -> str:
         (s["id"], s["name"], s["latest_version"], ", ".join(s["keys"]), ", ".join(s["used_by"]), _when(s["updated_at"]))
         for s in d["secrets"]
     ]
-    return render_table(["id", "name", "version", "keys", "used by", "updated"], rows)
+    return render_table(["id", "name", "version", "keys", "used by", "updated"], rows, empty="no secrets")
 
 
 @app.command()

@@ -8,6 +8,7 @@ import time
 import typer
 
 from podium.cli.client import Api, fail
+from podium.cli.names import endpoint_id
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
 
 _DUR = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -27,7 +28,7 @@ def parse_since(text: str | None, now: float) -> float | None:
 
 
 def usage(
-    endpoint: str = typer.Option(None, "--endpoint", help="Only this endpoint (id, app name or routing key)."),
+    endpoint: str = typer.Option(None, "--endpoint", help="Only this endpoint (name, id, app name or routing key)."),
     since: str = typer.Option(None, "--since", help="Window start: 1h, 30m, 7d ago, or a unix timestamp."),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
@@ -36,9 +37,10 @@ def usage(
     start = parse_since(since, time.time())
     if start is not None:
         params["since"] = start
+    api = Api()
     if endpoint:
-        params["endpoint_id"] = endpoint
-    data = Api().get("/v0/usage", params=params)
+        params["endpoint_id"] = endpoint_id(api, endpoint)
+    data = api.get("/v0/usage", params=params)
     emit(
         data,
         fmt,

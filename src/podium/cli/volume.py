@@ -30,7 +30,7 @@ def _one(v: dict[str, Any]) -> str:
 
 def _many(d: dict[str, Any]) -> str:
     rows = [(v["id"], v["name"], v["region"], v["size"], ", ".join(v["used_by"]), v["path"]) for v in d["volumes"]]
-    return render_table(["id", "name", "region", "size", "used by", "path"], rows, max_col=60)
+    return render_table(["id", "name", "region", "size", "used by", "path"], rows, max_col=60, empty="no volumes")
 
 
 @app.command()
