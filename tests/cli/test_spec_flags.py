@@ -22,7 +22,7 @@ def test_container_flags_build_a_valid_spec() -> None:
             "min_replicas": 0,
             "max_replicas": 3,
             "scale_policy": "queue-delay=2",
-            "token": "secret-token",
+            "token": "secret-token-long-enough",
             "shm_size": "32Gi",
             "public": True,
         },
