@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -16,6 +17,7 @@ from podium.store.repos import Store
 from podium.store.tables import TokenRow
 
 SCOPES = ("admin", "read", "inference")
+log = logging.getLogger("podium.tokens")
 
 
 def sha256_hex(token: str) -> str:
@@ -68,16 +70,18 @@ class TokenService:
         return row, token
 
     async def ensure_bootstrap(self, token: str) -> None:
-        """The admin token from PODIUM_ADMIN_TOKEN or <data_dir>/admin_token exists as a row."""
-        if await self.store.token_by_hash(sha256_hex(token)) is None:
-            await self.store.add_token(
-                TokenRow(
-                    id=new_id("tok"),
-                    name="bootstrap-admin",
-                    scopes="admin",
-                    sha256=sha256_hex(token),
-                    created_at=time.time(),
-                )
+        """The admin token from PODIUM_ADMIN_TOKEN or <data_dir>/admin_token exists as an active row.
+
+        Idempotent. A revoked row for it is re-activated: that token is the operator's configured
+        key and the one Podium's own processes authenticate with (split roles), so the configuration
+        wins; to retire it, configure another token (PODIUM_ADMIN_TOKEN or the admin_token file)."""
+        row = TokenRow(
+            id=new_id("tok"), name="bootstrap-admin", scopes="admin", sha256=sha256_hex(token), created_at=time.time()
+        )
+        if await self.store.token_by_hash(row.sha256) is None and await self.store.ensure_token(row):
+            log.warning(
+                "the configured admin token had been revoked; re-activated, since PODIUM_ADMIN_TOKEN or the "
+                "admin_token file names it (to retire it, configure a new one)"
             )
 
     async def authenticate(self, token: str | None) -> Principal:
@@ -92,7 +96,8 @@ class TokenService:
         return await self.store.tokens()
 
     async def revoke(self, token_id: str) -> None:
-        if not await self.store.revoke_token(token_id):
+        """The last active admin token cannot be revoked (409): nobody could manage Podium after it."""
+        if await self.store.revoke_token(token_id) is None:
             raise NotFound(f"token {token_id} not found")
         self.on_change()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -55,7 +56,7 @@ class Store:
         if path is None or path.startswith(":memory:"):
             yield
             return
-        with open(path, "a") as f:  # noqa: ASYNC230 (a local lock file: opening it does not wait)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,10 +70,14 @@ class Store:
 
     # --- endpoints -------------------------------------------------------------------------
 
-    async def add_endpoint(self, row: EndpointRow) -> EndpointRow:
+    async def add_endpoint(self, row: EndpointRow, event: tuple[str, str] | None = None) -> EndpointRow:
+        """With its first event (kind, message) in the same transaction: all of it is written, or none."""
         try:
             async with self.session.begin() as s:
                 s.add(row)
+                if event is not None:
+                    await s.flush()  # the event refers to the endpoint
+                    s.add(EventRow(endpoint_id=row.id, at=time.time(), kind=event[0], message=event[1]))
         except IntegrityError as exc:
             raise Conflict("an endpoint with this app_name or routing_key already exists") from exc
         return row
@@ -94,11 +99,16 @@ class Store:
             q = select(EndpointRow).order_by(EndpointRow.created_at)
             return list((await s.execute(q)).scalars())
 
-    async def update_endpoint(self, endpoint_id: str, **values: object) -> None:
+    async def update_endpoint(
+        self, endpoint_id: str, *, event: tuple[str, str] | None = None, **values: object
+    ) -> None:
+        """`event` (kind, message) is recorded in the same transaction as the change."""
         values.setdefault("updated_at", time.time())
         try:
             async with self.session.begin() as s:
                 await s.execute(update(EndpointRow).where(EndpointRow.id == endpoint_id).values(**values))
+                if event is not None:
+                    s.add(EventRow(endpoint_id=endpoint_id, at=time.time(), kind=event[0], message=event[1]))
         except IntegrityError as exc:
             raise Conflict("an endpoint with this app_name or routing_key already exists") from exc
 
@@ -203,19 +213,48 @@ class Store:
                 q = q.where(TokenRow.revoked_at.is_(None))
             return list((await s.execute(q)).scalars())
 
-    async def token_by_hash(self, sha256: str) -> TokenRow | None:
+    async def token_by_hash(self, sha256: str, include_revoked: bool = False) -> TokenRow | None:
         async with self.session() as s:
-            q = select(TokenRow).where(TokenRow.sha256 == sha256, TokenRow.revoked_at.is_(None))
+            q = select(TokenRow).where(TokenRow.sha256 == sha256)
+            if not include_revoked:
+                q = q.where(TokenRow.revoked_at.is_(None))
             return (await s.execute(q)).scalars().first()
 
-    async def revoke_token(self, token_id: str) -> bool:
+    async def ensure_token(self, row: TokenRow) -> bool:
+        """The token with `row.sha256` exists and is active: added, or its revoked row re-activated
+        (the hash is unique, so a second row would violate it). True when it was re-activated."""
+        try:
+            async with self.session.begin() as s:
+                s.add(row)
+            return False
+        except IntegrityError:
+            pass  # already there (maybe revoked; maybe another process added it just now)
         async with self.session.begin() as s:
             res = await s.execute(
                 update(TokenRow)
-                .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
-                .values(revoked_at=time.time())
+                .where(TokenRow.sha256 == row.sha256, TokenRow.revoked_at.is_not(None))
+                .values(revoked_at=None)
             )
             return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_token(self, token_id: str, keep_an_admin: bool = True) -> TokenRow | None:
+        """Revoke one active token; None when there is no such active token. With `keep_an_admin`, the
+        last active admin token is refused (`Conflict`): without one nobody could manage Podium."""
+        async with self.admission(), self.session.begin() as s:  # admission: two revokes do not race
+            row = (
+                await s.execute(select(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            if keep_an_admin and "admin" in row.scopes.split(","):
+                active = (await s.execute(select(TokenRow.scopes).where(TokenRow.revoked_at.is_(None)))).scalars()
+                if sum(1 for scopes in active if "admin" in scopes.split(",")) <= 1:
+                    raise Conflict(
+                        f"token {token_id} is the last active admin token; create another admin token first",
+                        {"token_id": token_id},
+                    )
+            row.revoked_at = time.time()
+            return row
 
     async def count_tokens(self) -> int:
         async with self.session() as s:
