@@ -19,7 +19,7 @@ from podium.services.endpoints import EndpointRecord
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a number must be finite
 
 
 class DedicatedScaling(Strict):
@@ -100,7 +100,7 @@ def dedicated_out(rec: EndpointRecord, base_url: str | Callable[[str], str]) -> 
         region=spec.compute.region,
         scaling=DedicatedScaling(min_replicas=spec.scaling.min_replicas, max_replicas=spec.scaling.max_replicas),
         enabled=spec.enabled,
-        state=row.state,
+        state=rec.state,
         status=full.status,
         created_at=row.created_at,
         updated_at=row.updated_at,

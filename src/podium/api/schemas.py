@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from podium.core.specs import EndpointSpec
+from podium.core.specs import MASK, EndpointSpec
 from podium.services.endpoints import EndpointRecord
 
 
@@ -58,21 +58,32 @@ class EndpointOut(Out):
     token: str | None = None  # only in the create answer, when Podium generated or took a token
 
 
-MASK = "********"
-
-
-def masked(spec: EndpointSpec) -> EndpointSpec:
-    """A registry password given inline is stored (the runtime needs it) but never shown back."""
+def masked(spec: EndpointSpec, reveal_env: bool = False) -> EndpointSpec:
+    """A registry password given inline is stored (sealed; the runtime needs it) but never shown back,
+    to anyone. Env values (often tokens, e.g. HUGGING_FACE_HUB_TOKEN) are shown to admins only."""
     c = spec.container
-    if c is None or not c.registry.password:
+    if c is None:
         return spec
-    registry = c.registry.model_copy(update={"password": MASK})
-    return spec.model_copy(update={"container": c.model_copy(update={"registry": registry})})
+    updates: dict[str, Any] = {}
+    if c.registry.password:
+        updates["registry"] = c.registry.model_copy(update={"password": MASK})
+    if c.env and not reveal_env:
+        updates["env"] = dict.fromkeys(c.env, MASK)
+    if not updates:
+        return spec
+    return spec.model_copy(update={"container": c.model_copy(update=updates)})
 
 
-def endpoint_out(rec: EndpointRecord, base_url: str | Callable[[str], str], token: str | None = None) -> EndpointOut:
-    """`base_url`: the data plane's base, or region -> base (regions may have their own URL)."""
-    row, spec = rec.row, masked(rec.spec)
+def endpoint_out(
+    rec: EndpointRecord,
+    base_url: str | Callable[[str], str],
+    token: str | None = None,
+    *,
+    reveal_env: bool = False,
+) -> EndpointOut:
+    """`base_url`: the data plane's base, or region -> base (regions may have their own URL).
+    `reveal_env`: the caller is an admin (env values shown; masked otherwise)."""
+    row, spec = rec.row, masked(rec.spec, reveal_env)
     base_url = base_url(spec.compute.region) if callable(base_url) else base_url
     s = spec.scaling
     desired = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
@@ -89,7 +100,7 @@ def endpoint_out(rec: EndpointRecord, base_url: str | Callable[[str], str], toke
         spec=spec,
         token=token,
         status=StatusOut(
-            state=row.state,
+            state=rec.state,
             instances=instances,
             ready_replicas=sum(1 for i in instances if i.state == "ready"),
             live_replicas=len(instances),
@@ -98,7 +109,7 @@ def endpoint_out(rec: EndpointRecord, base_url: str | Callable[[str], str], toke
             autoscaler_reason=row.desired_reason or "",
             url=f"{base_url}/v1",
             urls={"openai": f"{base_url}/v1", "app": f"{base_url}/e/{row.app_name}/"},
-            last_error=row.last_error,
+            last_error=rec.last_error,
             created_at=row.created_at,
             updated_at=row.updated_at,
         ),

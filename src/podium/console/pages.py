@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from podium.api.deps import Services, services
+from podium.api.schemas import masked
 from podium.core.errors import PodiumError
 from podium.services.tokens import Principal
 
@@ -83,10 +84,10 @@ async def index(request: Request, svc: Services = Depends(services)) -> Response
         )
         rows.append(
             f"<tr><td><a href='/console/endpoints/{escape(r.id)}'>{escape(r.name)}</a><br>"
-            f"<code>{escape(r.id)}</code></td><td>{_state(r.state)}</td><td><code>{escape(r.routing_key)}"
+            f"<code>{escape(r.id)}</code></td><td>{_state(rec.state)}</td><td><code>{escape(r.routing_key)}"
             f"</code></td><td>{ready} / {len(rec.replicas)} (min {spec.scaling.min_replicas}, max "
             f"{spec.scaling.max_replicas})</td><td>{escape(str(source or ''))[:80]}</td>"
-            f"<td>{escape(r.last_error or '')[:120]}</td></tr>"
+            f"<td>{escape(rec.last_error or '')[:120]}</td></tr>"
         )
     table = (
         (
@@ -102,7 +103,8 @@ async def index(request: Request, svc: Services = Depends(services)) -> Response
 
 @router.get("/console/endpoints/{endpoint_id}", response_class=HTMLResponse)
 async def endpointpage(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    if await principal_of(request, svc) is None:
+    principal = await principal_of(request, svc)
+    if principal is None:
         return login_page()
     try:
         rec = await svc.endpoints.get(endpoint_id)
@@ -120,9 +122,11 @@ async def endpointpage(endpoint_id: str, request: Request, svc: Services = Depen
         f"<td>{escape(e.message)[:300]}</td></tr>"
         for e in events
     )
-    spec_json = escape(rec.spec.model_dump_json(indent=2))
+    # the same masking as the API: no registry password ever, env values for admins only
+    spec_json = escape(masked(rec.spec, reveal_env="admin" in principal.scopes).model_dump_json(indent=2))
+    error = f'<p class="err">{escape(rec.last_error)}</p>' if rec.last_error else ""
     body = (
-        f"<h2>{escape(r.name)} {_state(r.state)}</h2><p><code>{escape(r.id)}</code> · model "
+        f"<h2>{escape(r.name)} {_state(rec.state)}</h2>{error}<p><code>{escape(r.id)}</code> · model "
         f"<code>{escape(r.routing_key)}</code> · app <code>/e/{escape(r.app_name)}/</code> · desired "
         f"{escape(str(r.desired_replicas))} {escape(r.desired_reason or '')}</p>{_actions(r.id)}"
         f"<h3>Replicas</h3><table><tr><th>Id</th><th>State</th><th>Address</th><th>GPUs</th><th>Detail</th></tr>"

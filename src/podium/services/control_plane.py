@@ -18,7 +18,7 @@ from podium.core.specs import EndpointSpec
 from podium.services.capacity import demand_of, require_capacity, reservations
 from podium.services.catalog_view import CatalogLike, CatalogView
 from podium.services.references import secret_refs, selector_ref, volume_refs
-from podium.services.secrets import SecretService, load_master_key
+from podium.services.secrets import SecretService, load_master_key, registry_aad
 from podium.services.volumes import VolumeService
 from podium.settings import Settings
 from podium.store.repos import Store
@@ -39,6 +39,10 @@ class ControlPlane:
         """For the controller: `--registry-secret` -> (REGISTRY_USERNAME, REGISTRY_PASSWORD)."""
         _, _, payload = await self.secrets.resolve(selector)
         return payload.get("REGISTRY_USERNAME", ""), payload.get("REGISTRY_PASSWORD", "")
+
+    async def registry_password(self, endpoint_id: str, stored: str) -> str:
+        """For the controller: an inline registry password as stored (sealed) -> the clear password."""
+        return self.secrets.sealer.open_inline(stored, registry_aad(endpoint_id))
 
     async def volume_source(self, source: str) -> str:
         """For the controller: a mount's source as the runtime binds it (named volume -> its directory)."""

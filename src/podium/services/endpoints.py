@@ -7,13 +7,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from podium.core.errors import Conflict, Invalid, NotFound, PodiumError
+from podium.core.errors import Conflict, Invalid, NotFound, PodiumError, UnreadableSpec
 from podium.core.ids import endpoint_id, new_app_name, new_routing_key
-from podium.core.specs import AuthMode, EndpointSpec
+from podium.core.specs import MASK, AuthMode, ContainerSource, EndpointSpec, TemplateSource, stored_spec
 from podium.core.states import EndpointState
 from podium.services.capacity import demand_of
+from podium.services.secrets import is_sealed, registry_aad
 from podium.services.tokens import generate_token, sha256_hex
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, EventRow, ReplicaRow
@@ -26,11 +27,23 @@ Hint = Callable[[str], None]
 
 @dataclass(frozen=True)
 class EndpointRecord:
-    """An endpoint as services hand it out: the row, its parsed spec, and its replicas."""
+    """An endpoint as services hand it out: the row, its parsed spec, and its replicas.
+
+    `problem`: why the stored spec cannot be read; `spec` is then a stand-in (name, app name, no
+    source, disabled) so that one bad row is shown `failed` instead of failing every list."""
 
     row: EndpointRow
     spec: EndpointSpec
     replicas: list[ReplicaRow]
+    problem: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "failed" if self.problem else self.row.state
+
+    @property
+    def last_error(self) -> str | None:
+        return self.problem or self.row.last_error
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,32 @@ class Created:
 
 
 def spec_of(row: EndpointRow) -> EndpointSpec:
-    return EndpointSpec.model_validate_json(row.spec_json)
+    """The row's spec; `UnreadableSpec` when it does not parse (see `record_of`, `readable`)."""
+    return stored_spec(row.spec_json)
+
+
+def record_of(row: EndpointRow, replicas: list[ReplicaRow]) -> EndpointRecord:
+    try:
+        return EndpointRecord(row, spec_of(row), replicas)
+    except UnreadableSpec as exc:
+        source: dict[str, Any] = (
+            {"template": TemplateSource(model_name="", flavor_name="")}
+            if row.kind == "template"
+            else {"container": ContainerSource()}
+        )
+        stand_in = EndpointSpec(name=row.name or row.id, app_name=row.app_name, enabled=False, **source)
+        return EndpointRecord(row, stand_in, replicas, exc.message)
+
+
+def readable(rows: list[EndpointRow]) -> list[tuple[EndpointRow, EndpointSpec]]:
+    """Rows with their specs, leaving out those that cannot be read (they hold no valid reference)."""
+    out = []
+    for row in rows:
+        try:
+            out.append((row, spec_of(row)))
+        except UnreadableSpec:
+            continue
+    return out
 
 
 class EndpointService:
@@ -61,7 +99,8 @@ class EndpointService:
 
     async def _others(self, exclude_id: str | None) -> list[EndpointSpec]:
         """Specs of the endpoints that hold reservations, besides the one being changed."""
-        return [spec_of(r) for r in await self.store.list_endpoints() if r.id != exclude_id and not r.deleting]
+        rows = [r for r in await self.store.list_endpoints() if r.id != exclude_id and not r.deleting]
+        return [spec for _, spec in readable(rows)]
 
     async def _admit(self, spec: EndpointSpec, exclude_id: str | None, capacity: bool = True) -> EndpointSpec:
         self.validate_source(spec)
@@ -86,9 +125,11 @@ class EndpointService:
         if spec.auth.token_secret:
             token = None  # the user owns that secret; it is never echoed back
         spec = spec.model_copy(update={"app_name": app_name, "auth": spec.auth.model_copy(update={"token": None})})
+        new_id = endpoint_id()
+        spec = self._sealed(spec, None, new_id)
         now = time.time()
         row = EndpointRow(
-            id=endpoint_id(),
+            id=new_id,
             name=spec.name,
             app_name=app_name,
             routing_key=new_routing_key(spec.name),
@@ -105,8 +146,7 @@ class EndpointService:
             created_at=now,
             updated_at=now,
         )
-        await self.store.add_endpoint(row)
-        await self.store.add_event(row.id, "created", f"endpoint {spec.name!r} created ({kind})")
+        await self.store.add_endpoint(row, event=("created", f"endpoint {spec.name!r} created ({kind})"))
         self.hint(row.id)
         return Created(EndpointRecord(row, spec, []), token)
 
@@ -129,15 +169,41 @@ class EndpointService:
         token = spec.auth.token or generate_token("ep")
         return token, sha256_hex(token)
 
+    def _sealed(self, spec: EndpointSpec, current: EndpointSpec | None, eid: str) -> EndpointSpec:
+        """Registry password and env values as they are to be stored. The password is sealed with the
+        master key (never in clear in the database or its WAL). `********` is what GET shows in place
+        of a secret: sent back (a GET -> PATCH round trip) it keeps the stored value."""
+        c = spec.container
+        if c is None:
+            return spec
+        before = current.container if current is not None else None
+        env = dict(c.env)
+        for key, value in env.items():
+            if value == MASK and before is not None and key in before.env:
+                env[key] = before.env[key]
+        password = c.registry.password
+        stored = before.registry.password if before is not None else None
+        kept = password == MASK or (password is not None and password == stored)
+        if kept:
+            if stored is None:
+                raise Invalid("container.registry.password", "give the password itself, not the mask ********")
+            password = stored
+        if password is not None and not (kept and is_sealed(password)):  # new, or stored in clear before
+            if self.plane is None:
+                raise Invalid("container.registry.password", "secrets are not configured on this server")
+            password = self.plane.secrets.sealer.seal_inline(password, registry_aad(eid))
+        registry = c.registry.model_copy(update={"password": password})
+        return spec.model_copy(update={"container": c.model_copy(update={"env": env, "registry": registry})})
+
     async def refresh_secret_tokens(self, secret_id: str, secret_name: str) -> list[str]:
         """After a secret gets a new version: endpoints whose token follows its latest version rehash."""
         changed = []
-        for row in await self.store.list_endpoints():
-            sel = spec_of(row).auth.token_secret
+        for row, spec in readable(await self.store.list_endpoints()):
+            sel = spec.auth.token_secret
             if not sel or "@" in sel or sel.partition(":")[0] not in (secret_id, secret_name):
                 continue
             try:
-                _, token_hash = await self._endpoint_token(spec_of(row))
+                _, token_hash = await self._endpoint_token(spec)
             except Invalid as exc:  # the new version lacks AUTH_TOKEN: keep serving with the old token
                 await self.store.add_event(row.id, "token", f"endpoint token kept: {exc.message}")
                 continue
@@ -153,7 +219,7 @@ class EndpointService:
         if row is None:
             raise NotFound(f"endpoint {key} not found")
         replicas = await self.store.replicas_of([row.id], include_ended=False)
-        return EndpointRecord(row, spec_of(row), replicas)
+        return record_of(row, replicas)
 
     async def list_all(self) -> list[EndpointRecord]:
         rows = await self.store.list_endpoints()
@@ -161,7 +227,7 @@ class EndpointService:
         by_ep: dict[str, list[ReplicaRow]] = {}
         for rep in replicas:
             by_ep.setdefault(rep.endpoint_id, []).append(rep)
-        return [EndpointRecord(r, spec_of(r), by_ep.get(r.id, [])) for r in rows]
+        return [record_of(r, by_ep.get(r.id, [])) for r in rows]
 
     async def update(self, key: str, spec: EndpointSpec) -> EndpointRecord:
         """Replace the spec (callers merge partial updates first). Replicas roll to the new generation."""
@@ -189,9 +255,11 @@ class EndpointService:
             token, token_hash = await self._endpoint_token(spec)
             token = None if spec.auth.token_secret else token
         spec = spec.model_copy(update={"auth": spec.auth.model_copy(update={"token": None})})
+        spec = self._sealed(spec, None if current.problem else current.spec, current.row.id)
         extra = {} if spec.enabled == current.spec.enabled else {"state": _enabled_state(spec.enabled)}
         await self.store.update_endpoint(
             current.row.id,
+            event=("updated", "spec updated"),
             spec_json=spec.model_dump_json(),
             name=spec.name,
             generation=current.row.generation + (1 if needs_rollout(current.spec, spec) else 0),
@@ -201,7 +269,6 @@ class EndpointService:
             last_error=None,
             **extra,
         )
-        await self.store.add_event(current.row.id, "updated", "spec updated")
         self.hint(current.row.id)
         return Created(await self.get(current.row.id), token)
 
@@ -213,6 +280,8 @@ class EndpointService:
         current = await self.get(key)
         if current.row.deleting:
             raise Conflict(f"endpoint {key} is being deleted")
+        if current.problem:
+            raise Conflict(f"endpoint {key}: {current.problem}; PATCH a whole spec to repair it, or delete it")
         spec = current.spec.model_copy(update={"enabled": enabled})
         if enabled and not current.spec.enabled and self.plane is not None and demand_of(spec).total:
             self.plane.check_capacity(spec, await self._others(current.row.id))
@@ -222,20 +291,20 @@ class EndpointService:
             consecutive_failures=0,
             backoff_until=0.0,
             last_error=None,
+            event=("started", "endpoint started") if enabled else ("stopped", "endpoint stopped"),
             **({} if enabled else {"state": _enabled_state(False)}),
-        )
-        await self.store.add_event(
-            current.row.id,
-            "started" if enabled else "stopped",
-            "endpoint started" if enabled else "endpoint stopped",
         )
         self.hint(current.row.id)
         return await self.get(current.row.id)
 
     async def delete(self, key: str) -> EndpointRecord:
         current = await self.get(key)
-        await self.store.update_endpoint(current.row.id, deleting=True, state=EndpointState.DELETING)
-        await self.store.add_event(current.row.id, "deleting", "delete requested; stopping replicas")
+        await self.store.update_endpoint(
+            current.row.id,
+            deleting=True,
+            state=EndpointState.DELETING,
+            event=("deleting", "delete requested; stopping replicas"),
+        )
         self.hint(current.row.id)
         return await self.get(current.row.id)
 

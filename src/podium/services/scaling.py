@@ -7,7 +7,8 @@ writes it, and it writes an event only when the count actually changes.
 from __future__ import annotations
 
 from podium.autoscaler.loop import ScalingTarget
-from podium.core.specs import EndpointSpec
+from podium.core.errors import UnreadableSpec
+from podium.core.specs import stored_spec
 from podium.core.states import ReplicaState
 from podium.store.repos import Store
 
@@ -23,7 +24,10 @@ class StoreScalingAdapter:
         for row in rows:
             if row.deleting:
                 continue
-            spec = EndpointSpec.model_validate_json(row.spec_json)
+            try:
+                spec = stored_spec(row.spec_json)
+            except UnreadableSpec:
+                continue  # shown failed by the controller; nothing to scale
             mine = [r for r in live if r.endpoint_id == row.id and r.state != ReplicaState.DRAINING]
             desired = row.desired_replicas if row.desired_replicas is not None else spec.scaling.min_replicas
             out.append(

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from podium.core.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.core.ids import new_id
+from podium.core.specs import SEALED_PREFIX
 from podium.store.repos import Store
 from podium.store.tables import SecretRow, SecretVersionRow
 
@@ -82,6 +83,26 @@ class Sealer:
             return self._aead.decrypt(raw[:12], raw[12:], aad.encode())
         except InvalidTag as exc:
             raise PodiumError("a secret cannot be decrypted: wrong master key or tampered data") from exc
+
+    def seal_inline(self, value: str, aad: str) -> str:
+        """A value kept inside a stored document (spec_json): `sealed:v1:<base64>`, bound to `aad` (the
+        endpoint and field), so neither the database nor its WAL ever holds it in clear."""
+        return SEALED_PREFIX + self.seal(value.encode(), aad)
+
+    def open_inline(self, stored: str, aad: str) -> str:
+        """The clear value; a value stored in clear before sealing existed is answered as it is."""
+        if not is_sealed(stored):
+            return stored
+        return self.open(stored.removeprefix(SEALED_PREFIX), aad).decode()
+
+
+def registry_aad(endpoint_id: str) -> str:
+    """Binds an inline registry password to its endpoint: copied onto another row it fails to open."""
+    return f"endpoint:{endpoint_id}:container.registry.password"
+
+
+def is_sealed(stored: str | None) -> bool:
+    return bool(stored) and str(stored).startswith(SEALED_PREFIX)
 
 
 @dataclass(frozen=True)

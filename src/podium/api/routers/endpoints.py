@@ -11,8 +11,14 @@ from podium.api.deps import Services, data_plane_urls, require, services
 from podium.api.schemas import EndpointOut, EndpointsOut, EventOut, EventsOut, deep_merge, endpoint_out
 from podium.core.errors import Invalid
 from podium.core.specs import EndpointSpec
+from podium.services.tokens import Principal
 
 router = APIRouter(prefix="/v0/endpoints", tags=["endpoints"])
+
+
+def is_admin(principal: Principal) -> bool:
+    """Admins see env values; everyone else sees `********` (env often carries tokens)."""
+    return "admin" in principal.scopes
 
 
 def validated(data: dict[str, Any]) -> EndpointSpec:
@@ -39,21 +45,25 @@ async def create_endpoint(
     spec: EndpointSpec, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
     created = await svc.endpoints.create(spec, "template" if spec.template else "container")
-    return endpoint_out(created.record, data_plane_urls(svc), created.token)
+    return endpoint_out(created.record, data_plane_urls(svc), created.token, reveal_env=True)
 
 
 @router.get("", response_model=EndpointsOut)
-async def list_endpoints(svc: Services = Depends(services), _: object = Depends(require("read"))) -> EndpointsOut:
+async def list_endpoints(
+    svc: Services = Depends(services), principal: Principal = Depends(require("read"))
+) -> EndpointsOut:
+    urls, reveal = data_plane_urls(svc), is_admin(principal)
     return EndpointsOut(
-        endpoints=[live_decision(endpoint_out(r, data_plane_urls(svc)), svc) for r in await svc.endpoints.list_all()]
+        endpoints=[live_decision(endpoint_out(r, urls, reveal_env=reveal), svc) for r in await svc.endpoints.list_all()]
     )
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut)
 async def get_endpoint(
-    endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("read"))
+    endpoint_id: str, svc: Services = Depends(services), principal: Principal = Depends(require("read"))
 ) -> EndpointOut:
-    return live_decision(endpoint_out(await svc.endpoints.get(endpoint_id), data_plane_urls(svc)), svc)
+    rec = await svc.endpoints.get(endpoint_id)
+    return live_decision(endpoint_out(rec, data_plane_urls(svc), reveal_env=is_admin(principal)), svc)
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
@@ -66,28 +76,28 @@ async def update_endpoint(
     current = await svc.endpoints.get(endpoint_id)
     spec = validated(deep_merge(current.spec.model_dump(mode="json"), patch))
     updated = await svc.endpoints.update_with_token(endpoint_id, spec)
-    return endpoint_out(updated.record, data_plane_urls(svc), updated.token)
+    return endpoint_out(updated.record, data_plane_urls(svc), updated.token, reveal_env=True)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointOut, status_code=202)
 async def delete_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.delete(endpoint_id), data_plane_urls(svc))
+    return endpoint_out(await svc.endpoints.delete(endpoint_id), data_plane_urls(svc), reveal_env=True)
 
 
 @router.post("/{endpoint_id}/start", response_model=EndpointOut)
 async def start_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, True), data_plane_urls(svc))
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, True), data_plane_urls(svc), reveal_env=True)
 
 
 @router.post("/{endpoint_id}/stop", response_model=EndpointOut)
 async def stop_endpoint(
     endpoint_id: str, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
-    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, False), data_plane_urls(svc))
+    return endpoint_out(await svc.endpoints.set_enabled(endpoint_id, False), data_plane_urls(svc), reveal_env=True)
 
 
 @router.get("/{endpoint_id}/events", response_model=EventsOut)

@@ -7,24 +7,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from podium.api.deps import Services, control_plane, require, services
 from podium.services.control_plane import ControlPlane
-from podium.services.endpoints import spec_of
+from podium.services.endpoints import readable
 from podium.services.secrets import SecretInfo
 
 router = APIRouter(prefix="/v0/secrets", tags=["secrets"])
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a number must be finite
 
 
 class SecretCreate(Strict):
     name: str = Field(min_length=1, max_length=128, description="e.g. hf-token; selectors: name, name@2, id")
     description: str = Field(default="", max_length=10_000)
-    payload: dict[str, str] = Field(description="KEY -> value, e.g. {'AUTH_TOKEN': '…'}; never shown again")
+    payload: dict[str, str] = Field(
+        max_length=256, description="KEY -> value, e.g. {'AUTH_TOKEN': '…'}; never shown again"
+    )
 
 
 class SecretVersionCreate(Strict):
-    payload: dict[str, str] = Field(description="the whole payload of the new version")
+    payload: dict[str, str] = Field(max_length=256, description="the whole payload of the new version")
 
 
 class SecretVersionOut(Strict):
@@ -51,7 +53,7 @@ class SecretsOut(Strict):
 
 async def _users(svc: Services, info: SecretInfo) -> list[str]:
     rows = await svc.endpoints.store.list_endpoints()
-    return ControlPlane.users_of_secret([(r, spec_of(r)) for r in rows], info.id, info.name)
+    return ControlPlane.users_of_secret(readable(rows), info.id, info.name)
 
 
 async def _out(svc: Services, info: SecretInfo) -> SecretOut:

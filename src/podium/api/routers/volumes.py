@@ -8,14 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from podium.api.deps import Services, control_plane, require, services
 from podium.core.errors import Invalid
 from podium.services.control_plane import ControlPlane
-from podium.services.endpoints import spec_of
+from podium.services.endpoints import readable
 from podium.store.tables import VolumeRow
 
 router = APIRouter(prefix="/v0/volumes", tags=["volumes"])
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a number must be finite
 
 
 class VolumeCreate(Strict):
@@ -43,7 +43,7 @@ class VolumesOut(Strict):
 
 async def _users(svc: Services, row: VolumeRow) -> list[str]:
     rows = await svc.endpoints.store.list_endpoints()
-    return ControlPlane.users_of_volume([(r, spec_of(r)) for r in rows], row.id, row.name)
+    return ControlPlane.users_of_volume(readable(rows), row.id, row.name)
 
 
 async def _out(svc: Services, row: VolumeRow) -> VolumeOut:
