@@ -31,6 +31,7 @@ def run(settings: Settings, log_level: str = "info") -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.data_dir.chmod(0o700)  # also a data dir made by an older version: it holds keys and tokens
     lock = None
     if settings.role in ("all", "controller"):
         lock = _lock_data_dir(settings.data_dir)
@@ -46,8 +47,9 @@ def run(settings: Settings, log_level: str = "info") -> int:
             fcntl.flock(guard, fcntl.LOCK_EX)
             migrate(settings.db_url)
     token, created = load_or_create_admin_token(settings.data_dir, settings.admin_token)
-    if created:
-        print(f"admin token (saved to {settings.data_dir / 'admin_token'}): {token}", flush=True)
+    if created:  # where it is, never the token itself: this output often ends up in a log file
+        path = settings.data_dir / "admin_token"
+        print(f"admin token created: {path} (mode 0600; read it with `cat {path}`)", flush=True)
     try:
         import uvloop
 

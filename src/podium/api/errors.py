@@ -9,9 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import PydanticSerializationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from podium.core.errors import PodiumError
+from podium.core.errors import PodiumError, StorageFull
+from podium.store.db import is_storage_full
 
 log = logging.getLogger("podium.api")
 
@@ -52,6 +54,15 @@ def install_error_handlers(app: FastAPI) -> None:
         """JSON may carry lone surrogates (`"\\ud800"`) that no field rejected: bad input, not a bug."""
         message = "body: strings must be valid Unicode text (no lone surrogates)"
         return JSONResponse({"error": {"code": "invalid", "message": message, "details": None}}, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        """A full disk is the operator's to fix, not a bug: 503 and a message that says so."""
+        if is_storage_full(exc):
+            log.error("storage full: %s %s was not written", request.method, request.url.path)
+            full = StorageFull("the database is full (no space left): nothing was written; free disk space and retry")
+            return JSONResponse(full.to_json(), status_code=full.status)
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
