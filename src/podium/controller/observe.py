@@ -53,7 +53,9 @@ class Observer:
     async def observe(self, live: list[ReplicaRow], targets: dict[str, ProbeTarget]) -> None:
         todo = [r for r in live if r.state in (ReplicaState.STARTING, ReplicaState.READY, ReplicaState.UNHEALTHY)]
         await asyncio.gather(*(self._one(r, targets.get(r.endpoint_id, ProbeTarget())) for r in todo))
-        self.busy = any(r.state in (ReplicaState.STARTING, ReplicaState.PENDING) for r in live)
+        # PENDING replicas are still being started beside the tick (an image pull can take minutes):
+        # their start hints the controller when done, so they need no 50 ms ticks meanwhile.
+        self.busy = any(r.state == ReplicaState.STARTING for r in live)
         known = {r.id for r in live}
         for rid in list(self._last_probe):
             if rid not in known:
