@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import subprocess
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from podium.gateway.http import Request
 from podium.gateway.limits import HttpLimits
 from podium.gateway.listener import Connection, ListenerState
 from podium.gateway.server import serve
-from tests.conftest import free_port
+from tests.conftest import PYTHON, free_port
 from tests.gateway.conftest import FakeReplica, make_route
 from tests.gateway.test_listener import control_plane
 
@@ -258,3 +260,84 @@ async def test_rejected_connections_free_their_buffers_at_once(
         refs = [weakref.ref(conn) for conn in made]
         made.clear()
         await _wait(lambda: not state.connections and all(ref() is None for ref in refs))
+
+
+# -- the issue's own measurement, in a real gateway process -------------------------------------
+# Six connections sent 50 MB of headers each and the old listener's RSS went from 122 MB to 429 MB,
+# never freed (each head buffered whole in its connection's parser). Here six send 16 MB each; the
+# listener cuts each at its 64 KiB head limit, so the process's RSS must stay within a few MB of
+# where it started (the old one grew by about 100 MB and never answered).
+MIB = 1 << 20
+SERVER = """
+import asyncio, sys
+from podium.gateway.app import Gateway
+from podium.gateway.server import serve
+
+async def fallback(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+async def main():
+    gateway, stop, started = Gateway(wake=lambda _e: None), asyncio.Event(), asyncio.Event()
+    serving = serve(gateway, fallback, "127.0.0.1", int(sys.argv[1]), started=started, should_exit=stop)
+    task = asyncio.create_task(serving)
+    await started.wait()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    stop.set()
+    await task
+
+asyncio.run(main())
+"""
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def gateway_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    proc = subprocess.Popen([PYTHON, "-c", SERVER, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield proc, port
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.communicate("", timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def _send_big_head(port: int, mib: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        with contextlib.suppress(ConnectionError):
+            writer.write(b"GET /v0/x HTTP/1.1\r\nhost: x\r\nx-big: ")
+            piece = b"h" * (256 * 1024)
+            for _ in range(mib * 4):
+                writer.write(piece)
+                await writer.drain()
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            return await asyncio.wait_for(reader.read(), 3)
+        return b""
+    finally:
+        writer.close()
+
+
+async def test_big_heads_on_six_connections_do_not_grow_the_gateway(
+    gateway_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, port = gateway_process
+    async with asyncio.timeout(30):
+        warm = await _send_big_head(port, 1)  # first use: let the allocator reach its steady state
+        base = rss(proc.pid)
+        answers = await asyncio.gather(*(_send_big_head(port, 16) for _ in range(6)))
+    grown = rss(proc.pid) - base
+    assert grown < 16 * MIB, f"RSS grew by {grown / MIB:.1f} MiB"
+    assert warm.startswith(b"HTTP/1.1 431")
+    assert all(a.startswith(b"HTTP/1.1 431") for a in answers), [a[:40] for a in answers]

@@ -316,10 +316,9 @@ class Connection(asyncio.Protocol):
                 self._drain = None
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()  # idempotent; also ends a rejected connection's linger early
 
     def idle_for(self, now: float) -> float:
         return 0.0 if self.busy else now - self.last_active
