@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from podium.api.app import create_app
 from podium.api.deps import Services
@@ -120,3 +121,13 @@ async def test_disk_full_is_503_and_writes_nothing(served: tuple[str, Store]) ->
         listed = await c.get("/v0/endpoints")
         assert listed.status_code == 200 and [e["name"] for e in listed.json()["endpoints"]] == ["before"]
         assert listed.json()["endpoints"][0]["description"] == ""
+
+
+async def test_a_failed_write_does_not_carry_its_values_into_messages(served: tuple[str, Store]) -> None:
+    """Such messages are logged and may become an endpoint's last_error: no env value, no sealed value."""
+    _, store = served
+    _fill_up(store)
+    await store.engine.dispose()
+    with pytest.raises(DBAPIError) as caught:
+        await store.add_event("ep-x", "note", "HF_TOKEN=hf_secret_value " * 1000)
+    assert "hf_secret_value" not in str(caught.value)

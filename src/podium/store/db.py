@@ -65,7 +65,9 @@ def migrate(async_url: str) -> None:
 
 
 def make_engine(async_url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url)
+    # hide_parameters: a failed statement's message (logged, or kept as an endpoint's last_error) must not
+    # carry the values it wrote: specs hold env values and sealed passwords, tokens their hashes
+    engine = create_async_engine(async_url, hide_parameters=True)
     if async_url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")
