@@ -67,6 +67,7 @@ class RouteFollower:
 
     async def run(self, stop: asyncio.Event) -> None:
         stopping = asyncio.create_task(stop.wait())
+        failures = 0
         while not stop.is_set():
             try:
                 poll = asyncio.create_task(self.poll_once())
@@ -77,8 +78,13 @@ class RouteFollower:
                         await poll
                     break
                 poll.result()
+                if failures:
+                    log.info("following routes from %s again after %d failed polls", self.controller_url, failures)
+                failures = 0
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
-                log.warning("following routes from %s failed: %s; retrying", self.controller_url, exc)
+                failures += 1  # one warning per outage (it serves the last routes meanwhile), not one a second
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                log.log(level, "following routes from %s failed: %s; retrying", self.controller_url, exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.retry_s)
         stopping.cancel()

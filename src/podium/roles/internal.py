@@ -3,6 +3,7 @@
 On the controller (roles `controller` and `all`):
   GET  /internal/v0/routes?since=N&epoch=E&gateway=URL  long-poll: routes + tokens (+ this gateway's
                                                 token-rate shares) once newer than version N of epoch E
+  GET  /internal/v0/gateways                    attached gateways: in-flight per replica, token-rate shares
   POST /internal/v0/wake/{endpoint_id}          a gateway holds a request at zero replicas
   POST /internal/v0/hint?wait=true              the api role recorded a change (wait: until reconciled)
 On a gateway (role `gateway`):
@@ -68,6 +69,10 @@ def controller_router(
         if url:
             book.touch(url)
         return book.snapshot(url)
+
+    @router.get("/gateways")
+    async def gateways() -> list[dict[str, Any]]:
+        return book.describe()
 
     @router.post("/wake/{endpoint_id}", status_code=202)
     async def wake_endpoint(endpoint_id: str) -> Response:

@@ -204,6 +204,22 @@ class RouteBook:
         gw.token_demand = {str(k): float(v) for k, v in data.get("token_demand", {}).items()}
         return {eid: stats_from_json(s) for eid, s in data.get("endpoints", {}).items()}
 
+    def describe(self) -> list[dict[str, Any]]:
+        """The attached gateways as the controller sees them (`GET /internal/v0/gateways`): what holds a
+        drain and how each token's rate is split, for operators and tests."""
+        now = self._clock()
+        return [
+            {
+                "url": gw.url,
+                "last_seen_s": round(now - gw.last_seen, 3),
+                "failing_s": None if gw.failing_since is None else round(now - gw.failing_since, 3),
+                "replica_in_flight": dict(gw.replica_in_flight),
+                "token_demand": dict(gw.token_demand),
+                "rate_shares": dict(self._shares.get(gw.url, {})),
+            }
+            for gw in self._live_gateways()
+        ]
+
     # -- token-rate shares -----------------------------------------------------------------
     def _rebalance(self) -> None:
         """Split each limited token's rate over the gateways by their demand (roles/shares.py); republish
