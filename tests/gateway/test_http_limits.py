@@ -271,6 +271,7 @@ MIB = 1 << 20
 SERVER = """
 import asyncio, sys
 from podium.gateway.app import Gateway
+from podium.gateway.limits import HttpLimits
 from podium.gateway.server import serve
 
 async def fallback(scope, receive, send):
@@ -279,7 +280,8 @@ async def fallback(scope, receive, send):
 
 async def main():
     gateway, stop, started = Gateway(wake=lambda _e: None), asyncio.Event(), asyncio.Event()
-    serving = serve(gateway, fallback, "127.0.0.1", int(sys.argv[1]), started=started, should_exit=stop)
+    limits = HttpLimits(linger_s=10)  # time enough for a loaded machine's clients to finish sending
+    serving = serve(gateway, fallback, "127.0.0.1", int(sys.argv[1]), started=started, should_exit=stop, limits=limits)
     task = asyncio.create_task(serving)
     await started.wait()
     print("ready", flush=True)
