@@ -102,6 +102,13 @@ async def test_a_head_sent_in_pieces_is_cut_at_the_limit_not_buffered(addr: tupl
     assert status(got) == 431
 
 
+async def test_a_head_just_under_the_limit_in_pieces_is_served(addr: tuple[str, int]) -> None:
+    value = b"v" * 60_000
+    head = b"GET /v0/stream HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-big: %s\r\n\r\n" % value
+    got = await exchange(addr, *(head[i : i + 1000] for i in range(0, len(head), 1000)))
+    assert status(got) == 200
+
+
 async def test_too_many_headers_is_431_and_a_long_url_414(addr: tuple[str, int]) -> None:
     many = b"".join(b"x-h%d: v\r\n" % i for i in range(101))
     assert status(await exchange(addr, CHAT + many + b"\r\n")) == 431
