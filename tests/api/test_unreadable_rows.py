@@ -52,7 +52,8 @@ async def test_the_bad_row_can_be_repaired_with_a_whole_spec_or_deleted(api) -> 
     assert refused.status_code == 409 and "cannot be read" in refused.json()["error"]["message"]
     assert (await store.get_endpoint(bad["id"])).spec_json.count("null") >= 1  # start wrote nothing
 
-    repaired = await client.patch(f"/v0/endpoints/{bad['id']}", json={"container": CMD, "enabled": True})
+    whole = {"container": CMD, "enabled": True, "compute": {"region": "elsewhere"}}  # the stand-in's region is no rule
+    repaired = await client.patch(f"/v0/endpoints/{bad['id']}", json=whole)
     assert repaired.status_code == 200, repaired.text
     assert repaired.json()["status"]["last_error"] is None
     assert (await client.get(f"/v0/endpoints/{bad['id']}")).json()["spec"]["container"]["command"] == CMD["command"]

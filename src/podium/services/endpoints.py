@@ -242,7 +242,7 @@ class EndpointService:
         current = await self.get(key)
         if current.row.deleting:
             raise Conflict(f"endpoint {key} is being deleted")
-        if spec.compute.region != current.spec.compute.region:
+        if spec.compute.region != current.spec.compute.region and not current.problem:  # a stand-in has none
             raise Invalid("region", "region is immutable; create a new endpoint in the other region")
         if spec.app_name != current.spec.app_name:
             raise Invalid("app_name", "app_name is immutable")
