@@ -79,3 +79,11 @@ async def test_not_json_at_all_is_also_just_failed(api) -> None:
     await store.update_endpoint(bad["id"], spec_json="{not json")
     listed = await client.get("/v0/endpoints")
     assert listed.status_code == 200 and listed.json()["endpoints"][0]["status"]["state"] == "failed"
+
+
+async def test_a_bad_row_with_odd_columns_is_still_just_failed(api) -> None:
+    client, store, _ = api
+    bad = (await client.post("/v0/endpoints", json={"name": "bad", "container": CMD})).json()
+    await store.update_endpoint(bad["id"], spec_json="[]", name="n" * 300)
+    got = await client.get(f"/v0/endpoints/{bad['id']}")
+    assert got.status_code == 200 and got.json()["status"]["state"] == "failed"

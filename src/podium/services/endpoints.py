@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.core.errors import Conflict, Invalid, NotFound, PodiumError, UnreadableSpec
-from podium.core.ids import endpoint_id, new_app_name, new_routing_key
-from podium.core.specs import MASK, AuthMode, ContainerSource, EndpointSpec, TemplateSource, stored_spec
+from podium.core.ids import APP_NAME_RE, endpoint_id, new_app_name, new_routing_key
+from podium.core.specs import MASK, NAME_MAX, AuthMode, ContainerSource, EndpointSpec, TemplateSource, stored_spec
 from podium.core.states import EndpointState
 from podium.services.capacity import demand_of
 from podium.services.secrets import is_sealed, registry_aad
@@ -66,7 +66,8 @@ def record_of(row: EndpointRow, replicas: list[ReplicaRow]) -> EndpointRecord:
             if row.kind == "template"
             else {"container": ContainerSource()}
         )
-        stand_in = EndpointSpec(name=row.name or row.id, app_name=row.app_name, enabled=False, **source)
+        app_name = row.app_name if APP_NAME_RE.match(row.app_name or "") else None  # the row may be odd too
+        stand_in = EndpointSpec(name=(row.name or row.id)[:NAME_MAX], app_name=app_name, enabled=False, **source)
         return EndpointRecord(row, stand_in, replicas, exc.message)
 
 
