@@ -53,9 +53,15 @@ def test_an_ambiguous_name_lists_the_ids(cli: Cli) -> None:
     for args in (["get", "twin"], ["delete", "twin"], ["stop", "--id", "twin"], ["logs", "twin"]):
         res = cli("endpoint", *args, ok=False)
         assert res.exit_code == 1, args
-        assert "2 endpoints are named 'twin'" in res.stderr and a["id"] in res.stderr and b["id"] in res.stderr
+        assert "2 endpoints match 'twin'" in res.stderr and a["id"] in res.stderr and b["id"] in res.stderr
     assert len(cli.json("endpoint", "list")["endpoints"]) == 2  # nothing was deleted or stopped
     assert cli.json("endpoint", "get", "twin-b")["id"] == b["id"]  # a unique key still picks one
+    # one endpoint's app name that is another's name is just as ambiguous; ids always pick one
+    c = _create(cli, "pair-one", "pair")
+    d = _create(cli, "pair", "pair-two")
+    res = cli("endpoint", "get", "pair", ok=False)
+    assert res.exit_code == 1 and c["id"] in res.stderr and d["id"] in res.stderr
+    assert cli.json("endpoint", "get", d["id"])["id"] == d["id"]
     missing = cli("endpoint", "get", "no-such-name", ok=False)
     assert missing.exit_code == 1 and "404" in missing.stderr
 

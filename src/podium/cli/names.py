@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from podium.cli.client import Api, fail, stderr
+from podium.cli.client import Api, fail
 
 
 def pick_key(arg: str | None, opt: str | None) -> str:
@@ -21,26 +21,20 @@ def pick_key(arg: str | None, opt: str | None) -> str:
 
 
 def endpoint_id(api: Api, arg: str | None, opt: str | None = None) -> str:
-    """The id of the endpoint the user means, given its id, app name, routing key or name.
+    """The id of the endpoint the user means, given its id, name, app name or routing key.
 
-    Keys the API treats as unique (id, app name, routing key) win over names. A name shared by
-    several endpoints is an error listing their ids, so a script never acts on the wrong one.
-    An unknown key is passed through unchanged: the API's 404 then says what was not found."""
+    An id is exact. Anything else must match exactly one endpoint: a name shared by several
+    endpoints (or one endpoint's name that is another's app name) is an error listing their ids,
+    so a script never acts on the wrong one. An unknown key is passed through unchanged: the
+    API's 404 then says what was not found."""
     key = pick_key(arg, opt)
     endpoints: list[dict[str, Any]] = api.get("/v0/endpoints")["endpoints"]
-    named = [e for e in endpoints if e["name"] == key]
-    for ep in endpoints:
-        if key == ep["id"]:
-            return key
-        if key in (ep["app_name"], ep["routing_key"]):
-            others = [e["id"] for e in named if e["id"] != ep["id"]]
-            if others:
-                what = "app name" if key == ep["app_name"] else "routing key"
-                stderr(f"note: using {ep['id']}, whose {what} is {key!r}; also named {key!r}: {', '.join(others)}")
-            return str(ep["id"])
-    if len(named) == 1:
-        return str(named[0]["id"])
-    if named:
-        listed = ", ".join(f"{e['id']} (app {e['app_name']})" for e in named)
-        fail(f"{len(named)} endpoints are named {key!r}: {listed}; give one of these ids instead")
+    if any(ep["id"] == key for ep in endpoints):
+        return key
+    matches = [ep for ep in endpoints if key in (ep["name"], ep["app_name"], ep["routing_key"])]
+    if len(matches) == 1:
+        return str(matches[0]["id"])
+    if matches:
+        listed = ", ".join(f"{e['id']} (name {e['name']}, app {e['app_name']})" for e in matches)
+        fail(f"{len(matches)} endpoints match {key!r}: {listed}; give one of these ids instead")
     return key
