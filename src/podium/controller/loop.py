@@ -22,8 +22,8 @@ from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
 from podium.controller.probe import HealthProbe
 from podium.controller.replicas import ReplicaManager
-from podium.core.errors import PodiumError
-from podium.core.specs import EndpointSpec
+from podium.core.errors import PodiumError, UnreadableSpec
+from podium.core.specs import EndpointSpec, stored_spec
 from podium.core.states import EndpointState, ReplicaState
 from podium.gateway.routes import EndpointRoute
 from podium.runtime.base import RuntimeBackend, RuntimeUnavailable
@@ -212,7 +212,7 @@ class Controller:
         text: ticks run every 50 ms while replicas boot, and a recipe lookup need not run every time."""
         cached = self._specs.get(row.id)
         if cached is None or cached[0] != row.spec_json:
-            spec = EndpointSpec.model_validate_json(row.spec_json)
+            spec = stored_spec(row.spec_json)  # UnreadableSpec: see _unreadable
             work = None
             with contextlib.suppress(PodiumError):
                 work = workload_of(spec, row.routing_key, self.catalog)
@@ -221,11 +221,18 @@ class Controller:
         return cached[1], cached[2]
 
     def _health_path(self, row: EndpointRow) -> str:
-        spec, work = self._parsed(row)
+        try:
+            spec, work = self._parsed(row)
+        except UnreadableSpec:
+            return "/health"  # the default health path; _reconcile marks the endpoint failed
         return work.health_check_path if work else spec.health_check_path
 
     async def _reconcile(self, row: EndpointRow, replicas: list[ReplicaRow]) -> None:
-        spec, work = self._parsed(row)
+        try:
+            spec, work = self._parsed(row)
+        except UnreadableSpec as exc:
+            await self._unreadable(row, replicas, exc.message)
+            return
         s = spec.scaling
         target = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
         target = max(s.min_replicas, min(s.max_replicas, target))
@@ -246,6 +253,23 @@ class Controller:
             await self.replicas.start(row, spec, work, p.start)
             self.observer.busy = True
         await self._publish_and_state(row, spec, work, target, failed)
+
+    async def _unreadable(self, row: EndpointRow, replicas: list[ReplicaRow], reason: str) -> None:
+        """A row whose spec no longer parses: `failed` with the reason (once), nothing started or
+        stopped (its wishes are unknown), no new route; a delete still drains and removes it."""
+        if row.deleting:
+            self.gateway.remove_route(row.id)
+            self._published.discard(row.id)
+            for r in replicas:
+                self.replicas.drain(r.id, row.id)
+            if not replicas:
+                await self.store.delete_endpoint(row.id)
+            return
+        if row.state != EndpointState.FAILED or row.last_error != reason:
+            log.error("endpoint %s: %s", row.id, reason)
+            await self.store.update_endpoint(
+                row.id, state=EndpointState.FAILED, last_error=reason, event=("failed", reason)
+            )
 
     async def _publish_and_state(
         self, row: EndpointRow, spec: EndpointSpec, work: Workload | None, target: int, failed: bool
