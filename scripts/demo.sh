@@ -34,7 +34,7 @@ echo "waiting for $EP to serve (llama.cpp loads SmolLM2 in a few seconds)..."
 KEY=$("$PODIUM" endpoint get "$EP" --format json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["routing_key"])')
 
 # Prove it before saying so: run the very curl printed below, and check the model answered.
-BODY="{\"model\": \"$KEY\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}"
+BODY="{\"model\": \"$KEY\", \"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of France?\"}], \"temperature\": 0}"
 if ! ANSWER=$(curl -sS --fail-with-body --max-time 120 "$PODIUM_URL/v1/chat/completions" \
       -H "Authorization: Bearer $PODIUM_API_TOKEN" -H 'Content-Type: application/json' -d "$BODY") \
    || ! TEXT=$(printf '%s' "$ANSWER" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["message"]["content"].strip())') \
@@ -56,12 +56,12 @@ endpoint:    $EP   routing key (the "model"): $KEY
 Try it:
   curl -s $PODIUM_URL/v1/chat/completions -H "Authorization: Bearer $PODIUM_API_TOKEN" \\
     -H 'Content-Type: application/json' \\
-    -d '{"model": "$KEY", "messages": [{"role": "user", "content": "What is the capital of France?"}]}'
+    -d '{"model": "$KEY", "messages": [{"role": "user", "content": "What is the capital of France?"}], "temperature": 0}'
 
 Or with the OpenAI client:
   from openai import OpenAI
   client = OpenAI(base_url="$PODIUM_URL/v1", api_key="$PODIUM_API_TOKEN")
-  r = client.chat.completions.create(model="$KEY", messages=[{"role": "user", "content": "What is the capital of France?"}])
+  r = client.chat.completions.create(model="$KEY", messages=[{"role": "user", "content": "What is the capital of France?"}], temperature=0)
   print(r.choices[0].message.content)
 
 CLI: export PODIUM_URL=$PODIUM_URL PODIUM_API_TOKEN=$PODIUM_API_TOKEN; .venv/bin/podium endpoint list
