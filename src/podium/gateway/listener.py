@@ -67,6 +67,7 @@ class ListenerState:
         self.fast = fast
         self.limits = limits
         self.max_body_bytes = limits.max_body_bytes  # the per-request checks read plain attributes
+        self.max_body_digits = len(str(limits.max_body_bytes))
         self.max_head_bytes = limits.max_head_bytes
         self.max_headers = limits.max_headers
         self.max_url_bytes = limits.max_url_bytes
@@ -203,19 +204,25 @@ class Connection(asyncio.Protocol):
         headers = self._headers
         if len(headers) > state.max_headers:
             raise _Reject(431, b"too many request headers")
-        most = self._head_first + self._head_full + (0 if self._head_fresh else self._chunk_len)
-        if most > state.max_head_bytes and head_size(self._url, headers) > state.max_head_bytes:
+        if (not self._head_fresh or self._chunk_len > state.max_head_bytes) and self._head_too_large():
             raise _Reject(431, b"request headers too large")
         expect = False
+        checked = _HEAD_CHECKED
         for name, value in headers:
-            if name in _HEAD_CHECKED:
-                if name == b"content-length":
-                    if len(value) > 19 or int(value) > state.max_body_bytes:  # the parser checked the digits
+            if name in checked:
+                if name == b"content-length":  # digits only (the parser checked): fewer than the cap's are less
+                    if len(value) >= state.max_body_digits and int(value) > state.max_body_bytes:
                         raise _Reject(413, b"request body too large")
                 else:
                     expect = value.lower() == b"100-continue"
         if expect and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _head_too_large(self) -> bool:
+        """The exact check, for a head that spanned chunks or came in one bigger than the limit."""
+        most = self._head_first + self._head_full + (0 if self._head_fresh else self._chunk_len)
+        limit = self.state.max_head_bytes
+        return most > limit and head_size(self._url, self._headers) > limit
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
