@@ -68,6 +68,7 @@ async def test_get_patch_round_trip_keeps_the_password(api, tmp_path: Path) -> N
     patched = await client.patch(f"/v0/endpoints/{ep['id']}", json=spec)
     assert patched.status_code == 200, patched.text
     assert await _clear_password(tmp_path, store, ep["id"]) == PASSWORD  # not the literal ********
+    assert (await store.get_endpoint(ep["id"])).generation == 1  # nothing replicas run changed
 
     await client.patch(f"/v0/endpoints/{ep['id']}", json={"container": {"registry": {"password": "new-pass"}}})
     assert await _clear_password(tmp_path, store, ep["id"]) == "new-pass"
@@ -92,8 +93,10 @@ async def test_a_password_stored_in_clear_by_an_older_version_still_works(api, t
     got = (await client.get(f"/v0/endpoints/{ep['id']}")).json()
     assert got["spec"]["container"]["registry"]["password"] == MASK
     assert await _clear_password(tmp_path, store, ep["id"]) == "legacy-clear"  # read as it is
+    generation = (await store.get_endpoint(ep["id"])).generation
     await client.patch(f"/v0/endpoints/{ep['id']}", json={"description": "any write seals it"})
     assert "legacy-clear" not in (await store.get_endpoint(ep["id"])).spec_json
+    assert (await store.get_endpoint(ep["id"])).generation == generation  # same password: no restart
     assert await _clear_password(tmp_path, store, ep["id"]) == "legacy-clear"
 
 

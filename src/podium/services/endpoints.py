@@ -196,6 +196,22 @@ class EndpointService:
         registry = c.registry.model_copy(update={"password": password})
         return spec.model_copy(update={"container": c.model_copy(update={"env": env, "registry": registry})})
 
+    def _as_sealed(self, current: EndpointRecord, after: EndpointSpec) -> EndpointSpec:
+        """The current spec with its password as `after` stores it when that is the same password: a
+        clear one (an older version's) sealed by this write must not restart replicas."""
+        b, a = current.spec.container, after.container
+        if b is None or a is None or self.plane is None or not b.registry.password or not a.registry.password:
+            return current.spec
+        if is_sealed(b.registry.password) or not is_sealed(a.registry.password):
+            return current.spec
+        if (
+            self.plane.secrets.sealer.open_inline(a.registry.password, registry_aad(current.row.id))
+            != b.registry.password
+        ):
+            return current.spec
+        registry = b.registry.model_copy(update={"password": a.registry.password})
+        return current.spec.model_copy(update={"container": b.model_copy(update={"registry": registry})})
+
     async def refresh_secret_tokens(self, secret_id: str, secret_name: str) -> list[str]:
         """After a secret gets a new version: endpoints whose token follows its latest version rehash."""
         changed = []
@@ -263,7 +279,7 @@ class EndpointService:
             event=("updated", "spec updated"),
             spec_json=spec.model_dump_json(),
             name=spec.name,
-            generation=current.row.generation + (1 if needs_rollout(current.spec, spec) else 0),
+            generation=current.row.generation + (1 if needs_rollout(self._as_sealed(current, spec), spec) else 0),
             auth_token_sha256=token_hash,
             consecutive_failures=0,
             backoff_until=0.0,
