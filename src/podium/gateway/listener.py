@@ -10,12 +10,9 @@ HTTP/1.1 keep-alive and pipelining (answered in order), HTTP/1.0, `Expect: 100-c
 write backpressure (pause_writing -> the handler awaits drain), and an idle sweep that closes
 keep-alive connections idle longer than `keepalive_timeout_s`.
 
-Limits (limits.HttpLimits): a request head over `max_head_bytes` or `max_headers` gets 431, a URL
-over `max_url_bytes` 414, a body over `max_body_bytes` 413 (from its Content-Length when it has
-one, before a byte of it is read), and a head not complete within `head_timeout_s` 408. Header
-bytes are counted per received chunk, so a client cannot park more than about one limit plus two
-socket reads in the parser. A rejected connection drops its buffers at once, answers, and drains
-what the client still sends for `linger_s` (so the client reads the answer, not a reset).
+Limits (limits.HttpLimits, docs/gateway.md): 431 head bytes/count, 414 URL, 413 body (by its
+Content-Length before reading it), 408 head deadline; header bytes are counted per received
+chunk, so a client cannot park more than about one limit plus two socket reads in the parser.
 """
 
 from __future__ import annotations
@@ -327,9 +324,6 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()  # idempotent; also ends a rejected connection's linger early
 
-    def idle_for(self, now: float) -> float:
-        return 0.0 if self.busy else now - self.last_active
-
     def expire(self, now: float) -> None:
         """Close if idle past the keep-alive timeout, or if the request head is late (408)."""
         if self.busy or self.closed:
@@ -401,21 +395,3 @@ _HEAD_CHECKED = frozenset({b"content-length", b"expect"})
 def head_size(url: bytes, headers: Headers) -> int:
     """The bytes of a request head as the limit counts them: URL, names, values, separators."""
     return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
-
-
-async def sweep_idle(state: ListenerState, stop: asyncio.Event, every_s: float | None = None) -> None:
-    """Close idle keep-alive connections and late request heads (one timer for all of them).
-
-    A late head is cut between `head_timeout_s` and that plus the sweep's period, which is
-    at most half of it: cheaper than a timer per request, and precise enough against slowloris.
-    """
-    if every_s is None:
-        every_s = min(5.0, state.limits.head_timeout_s / 2)
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), every_s)
-        except TimeoutError:
-            pass
-        now = state.clock()
-        for conn in list(state.connections):
-            conn.expire(now)
