@@ -141,6 +141,8 @@ def test_help_keeps_flag_names_whole_at_80_columns(cli: Cli) -> None:
         res = cli.runner.invoke(cli_app, [*path, "--help"], env={"COLUMNS": "80"})
         assert res.exit_code == 0, res.output
         assert max(len(line) for line in res.stdout.splitlines()) <= 80, path
+        broken = [line for line in res.stdout.splitlines() if re.search(r"\w-$", line)]
+        assert broken == [], f"a hyphenated word (e.g. --container-port) was split: {broken}"
         name_columns = [
             re.split(r"\s{2,}", line.strip())[0] for line in res.stdout.splitlines() if line.startswith("  -")
         ]

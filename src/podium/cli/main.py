@@ -6,10 +6,13 @@ import typer
 
 from podium import __version__
 from podium.cli import catalog, endpoint, secret, token, up, usage, volume
+from podium.cli.help import RootGroup
 
 # Plain (click) help, not rich panels: rich cuts long flag names ("--registry-usern…") at 80
-# columns, and users copy flags from help. Sub-apps inherit both settings from this root.
+# columns, and users copy flags from help. Sub-apps inherit these settings from this root;
+# RootGroup also keeps hyphenated words (flags in help texts) whole when wrapping.
 app = typer.Typer(
+    cls=RootGroup,
     help="Podium: self-hosted serverless AI endpoints. Talks to PODIUM_URL with PODIUM_API_TOKEN.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
