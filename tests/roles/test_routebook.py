@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pytest
 
 from podium.gateway.routes import PlatformToken
+from podium.roles import routebook
 from podium.roles.routebook import LOCAL, RouteBook
 from tests.conftest import free_port
 
@@ -29,13 +30,15 @@ async def test_a_poll_from_another_epoch_is_answered_at_once() -> None:
     assert RouteBook("admin").epoch != book.epoch and book.snapshot()["epoch"] == book.epoch
 
 
-async def test_an_unprimed_book_answers_once_the_controller_has_published() -> None:
+async def test_an_unprimed_book_answers_once_the_controller_has_published(monkeypatch: pytest.MonkeyPatch) -> None:
     book = RouteBook("admin")
     poll = asyncio.create_task(book.wait_newer(-1, 0, None))
     await asyncio.sleep(0.1)
     assert not poll.done()  # a restarted controller must not hand out an empty table
     book.mark_primed()
-    await asyncio.wait_for(poll, 1)
+    assert await asyncio.wait_for(poll, 1) is True
+    monkeypatch.setattr(routebook, "PRIME_WAIT_S", 0.05)
+    assert await RouteBook("admin").wait_newer(57, 25, "old") is False  # a stuck first tick: 503, ask again
 
 
 async def test_each_gateway_gets_a_share_and_the_shares_add_up_to_the_limit() -> None:

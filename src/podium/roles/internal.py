@@ -61,11 +61,13 @@ def controller_router(
         epoch: str | None = Query(None),
         gateway: str | None = Query(None),
         timeout: float = Query(25.0, ge=0, le=60),
-    ) -> dict[str, Any]:
+    ) -> Any:
         url = gateway.rstrip("/") if gateway else None
         if url:
             book.register(url)
-        await book.wait_newer(since, timeout, epoch)
+        if not await book.wait_newer(since, timeout, epoch):  # a gateway keeps its routes and asks again
+            message = "the controller has not published its routes yet"
+            return JSONResponse({"error": {"code": "starting", "message": message, "details": None}}, status_code=503)
         if url:
             book.touch(url)
         return book.snapshot(url)

@@ -117,16 +117,20 @@ class RouteBook:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def wait_newer(self, since: int, timeout_s: float, epoch: str | None = None) -> None:
+    async def wait_newer(self, since: int, timeout_s: float, epoch: str | None = None) -> bool:
         """Long-poll: return as soon as the version passes `since`, or after `timeout_s`; at once when
-        `epoch` is another controller's (its `since` means nothing here)."""
+        `epoch` is another controller's (its `since` means nothing here). False: the controller has not
+        finished its first tick within PRIME_WAIT_S, so there is no complete table to hand out yet."""
         if not self._primed.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._primed.wait(), PRIME_WAIT_S)
+            if not self._primed.is_set():
+                return False
         if self.version > since or epoch != self.epoch:
-            return
+            return True
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout_s)
+        return True
 
     def snapshot(self, gateway: str | None = None) -> dict[str, Any]:
         return {
