@@ -18,13 +18,15 @@ import time
 from collections import deque
 from typing import Any
 
+from podium.core.errors import Unavailable
 from podium.runtime.base import RuntimeUnavailable
 
 _STREAM_LIMIT = 16 * 1024 * 1024  # one answer may carry up to ~1 MiB of log lines, JSON-escaped
 
 
-class RayUnavailable(RuntimeUnavailable):
-    """The Ray cluster at the region's ray_address cannot be reached or did not answer in time."""
+class RayUnavailable(RuntimeUnavailable, Unavailable):
+    """The Ray cluster at the region's ray_address cannot be reached or did not answer in time.
+    A RuntimeUnavailable for the controller (wait, retry), a 503 PodiumError for API callers."""
 
 
 class DriverClient:
@@ -84,7 +86,24 @@ class DriverClient:
             self._last_failure = None
             return self._proc
 
+    async def _reachable(self) -> None:
+        """A plain TCP connect first: a closed port or unknown host is a clear error in milliseconds,
+        where ray.init would retry for a long while."""
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit():
+            raise self._error("ray_address must be HOST:PORT (the head's GCS port)")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), self.connect_timeout_s)
+        except (OSError, TimeoutError) as e:
+            raise self._error(
+                f"cannot connect: {e.strerror if isinstance(e, OSError) and e.strerror else e or 'timed out'}"
+            ) from None
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
     async def _spawn(self) -> asyncio.subprocess.Process:
+        await self._reachable()
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         proc = await asyncio.create_subprocess_exec(
