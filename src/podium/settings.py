@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podium.gateway.limits import HttpLimits
+
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("PODIUM_DATA_DIR") or Path.home() / ".podium")
@@ -39,6 +41,7 @@ class Settings:
     controller_url: str | None = None  # roles api/gateway: where the controller's /internal/v0 is
     advertise_url: str | None = None  # role gateway: the URL the controller pulls stats from
     controller: ControllerTuning = field(default_factory=ControllerTuning)
+    http: HttpLimits = field(default_factory=HttpLimits)  # per-request sizes and head deadline (listener)
 
     @property
     def db_url(self) -> str:

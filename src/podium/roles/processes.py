@@ -26,6 +26,7 @@ from podium.console.pages import router as console_router
 from podium.controller.capacity import GpuPool
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
+from podium.gateway.asgi import limit_body
 from podium.gateway.server import serve
 from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
@@ -90,6 +91,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
         settings.port,
         started=(started := asyncio.Event()),
         should_exit=stop,
+        limits=settings.http,
     )
     try:
         await _run(
@@ -173,7 +175,7 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
             settings,
             stop,
             started,
-            serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop),
+            serve(gateway, app, settings.host, settings.port, started=started, should_exit=stop, limits=settings.http),
         )
     finally:
         stop.set()
@@ -296,7 +298,7 @@ def _health_app(role: str) -> Any:
 async def _serve_asgi(app: Any, settings: Settings, started: asyncio.Event, stop: asyncio.Event) -> None:
     """uvicorn for roles without a data plane (their traffic is small: control calls and long-polls)."""
     config = uvicorn.Config(
-        app,
+        limit_body(app, settings.http.max_body_bytes),  # 413, as the built-in listener answers
         host=settings.host,
         port=settings.port,
         loop="none",
