@@ -58,6 +58,7 @@ def test_wait_and_follow_on_a_scale_to_zero_endpoint(tmp_path: Path) -> None:
             )
         _until(lambda: "waiting for the next one" in err.read_text(), "logs --follow to wait for a replica")
         assert follower.poll() is None  # it did not exit with nothing to show
+        assert "until a request arrives" in err.read_text()  # and it says what would start a replica
 
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(_wake, app_url + "first-request")
@@ -69,6 +70,7 @@ def test_wait_and_follow_on_a_scale_to_zero_endpoint(tmp_path: Path) -> None:
         # the replica ends (stop), a new one starts later: the same follower shows it
         p.cli("endpoint", "stop", "lazy")
         _until(lambda: err.read_text().count("waiting for the next one") == 2, "the follower to wait again")
+        assert "podium endpoint start" in err.read_text()
         p.cli("endpoint", "start", "lazy")
         assert _wake(app_url + "second-request") == 200
         _until(lambda: "GET /second-request" in out.read_text(), "the new replica's log line")

@@ -137,10 +137,15 @@ def next_replica(api: Api, eid: str, skip: set[str], sleep: Callable[[float], No
     new to the reader; otherwise only its tail is wanted)."""
     waited = False
     while True:
-        fresh = [r for r in running_replicas(api.get(f"/v0/endpoints/{eid}")) if r not in skip]
+        ep = api.get(f"/v0/endpoints/{eid}")
+        fresh = [r for r in running_replicas(ep) if r not in skip]
         if fresh:
             return fresh[-1], waited
         if not waited:
-            stderr(f"no replica of {eid} is running; waiting for the next one to start (Ctrl-C to stop)")
+            why = never_reached(ep, EndpointState.SERVING)
+            stderr(
+                f"no replica of {eid} is running; waiting for the next one to start (Ctrl-C to stop)"
+                + (f". Note: {why}" if why else "")
+            )
             waited = True
         sleep(POLL_S * 2.5)
