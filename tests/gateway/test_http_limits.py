@@ -27,7 +27,9 @@ from tests.conftest import PYTHON, free_port
 from tests.gateway.conftest import FakeReplica, make_route
 from tests.gateway.test_listener import control_plane
 
-LIMITS = HttpLimits(max_body_bytes=100_000, head_timeout_s=0.3, linger_s=0.2)
+# a long linger: a loaded machine's client finishes sending before the server stops draining (it costs
+# no time: the server half-closes after its answer, and the client closing ends the connection)
+LIMITS = HttpLimits(max_body_bytes=100_000, head_timeout_s=0.3, linger_s=10)
 CHAT = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
 
 
@@ -163,7 +165,7 @@ async def _answer(conn: Connection, request: Request) -> None:
 async def bare() -> AsyncIterator[tuple[ListenerState, _Clock, list[Connection], tuple[str, int]]]:
     """A listener on the injected clock, its connections kept for the test to look at."""
     clock = _Clock()
-    state = ListenerState(_answer, keepalive_timeout_s=75, clock=clock, limits=HttpLimits(linger_s=0.1))
+    state = ListenerState(_answer, keepalive_timeout_s=75, clock=clock, limits=HttpLimits(linger_s=10))
     made: list[Connection] = []
 
     def factory() -> Connection:

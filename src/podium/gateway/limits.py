@@ -59,4 +59,4 @@ class HttpLimits:
     max_headers: int = 100  # 431 beyond
     max_url_bytes: int = 16 * 1024  # 414 beyond
     head_timeout_s: float = 10.0  # from accept (first request) or first byte (later ones) to a complete head; 408
-    linger_s: float = 1.0  # after a rejection: how long unread request bytes are drained before closing
+    linger_s: float = 2.0  # after a rejection: how long unread request bytes are drained before closing
