@@ -179,6 +179,21 @@ class RayCluster:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def rss_mb(self) -> float:
+        """Resident memory of every process of the cluster, replicas included (shared pages counted
+        once per process: an upper bound)."""
+        pids = set(_pids_with(str(self.root).encode()))
+        for pid in list(pids):  # replicas run under supervisors whose argv names our root
+            pids |= {int(p) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) == pid}
+        total_kb = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    total_kb += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            except OSError:
+                continue
+        return total_kb / 1024
+
     def leftovers(self) -> list[int]:
         return _pids_with(str(self.root).encode())
 
@@ -199,6 +214,13 @@ def _cmdline(pid: int) -> bytes:
 def _pids_with(needle: bytes) -> list[int]:
     me = os.getpid()
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and needle in _cmdline(int(p))]
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return -1
 
 
 def _kill(pid: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase
-from podium.runtime.ray import RayBackend
+from podium.runtime.ray import RayBackend, RayUnavailable
 from tests.conftest import REPO
 from tests.ray_cluster import RayCluster, new_cluster, ray_available
 
@@ -223,7 +223,7 @@ ADOPT_SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path
 from podium.runtime.base import LaunchSpec
-from podium.runtime.ray import RayBackend
+from podium.runtime.ray import RayBackend, RayUnavailable
 
 async def main():
     address, data, node_dir, installation, server = sys.argv[1:6]
@@ -271,6 +271,17 @@ async def test_a_new_podium_adopts_without_restart(
     assert "ad-1" not in {o.replica_id for o in await b.list() if o.phase == RunPhase.RUNNING}
 
 
+async def test_memory_stays_bounded(cluster: RayCluster, make_backend: Callable[..., RayBackend]) -> None:
+    """The issue's budget: the whole simulated cluster under 4 GB, here with four replicas running."""
+    b = make_backend()
+    obs = await asyncio.gather(*(b.start(server(f"mem-{i}", gpus=1)) for i in range(4)))
+    assert all(o.phase == RunPhase.RUNNING for o in obs)
+    used = cluster.rss_mb()
+    print(f"cluster + 4 replicas: {used:.0f} MB RSS")
+    assert used < 4096
+    await asyncio.gather(*(b.kill(o.replica_id) for o in obs))
+
+
 async def test_node_loss_is_reported_within_seconds(
     cluster: RayCluster, make_backend: Callable[..., RayBackend]
 ) -> None:
@@ -311,3 +322,24 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+async def test_a_cluster_gone_is_a_clear_error(cluster: RayCluster, make_backend: Callable[..., RayBackend]) -> None:
+    """After the node-loss test: the head dies. Calls that need it fail within their timeout with
+    an error naming the address; a replica already running on a node keeps serving; a new backend
+    is refused at once."""
+    b = make_backend(call_timeout_s=3.0)
+    obs = await b.start(server("gone-1"))
+    assert obs.phase == RunPhase.RUNNING and obs.address is not None
+    await wait_http(obs.address, "/health")
+    cluster.kill_node(cluster.nodes[0])  # the head: GCS and all
+    t0 = time.monotonic()
+    with pytest.raises(RayUnavailable, match=cluster.address):
+        await b.nodes()
+    assert time.monotonic() - t0 < 6
+    assert (await wait_http(obs.address, "/health"))["pid"]  # still serving
+    fresh = make_backend()
+    t0 = time.monotonic()
+    with pytest.raises(RayUnavailable, match="cannot connect"):
+        await fresh.start(server("gone-2"))
+    assert time.monotonic() - t0 < 2
