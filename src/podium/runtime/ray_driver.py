@@ -31,13 +31,19 @@ from podium.runtime import logfiles, ray_actor
 SUPERVISOR_SOURCE = (Path(__file__).with_name("_supervisor.py")).read_text()
 
 
+def ship_by_value() -> None:
+    """The actor's code travels with it (nodes need Ray and Python, not Podium): ray_actor.py and
+    the logfiles.py functions it uses are pickled by value, not as imports of `podium`."""
+    cloudpickle.register_pickle_by_value(ray_actor)
+    cloudpickle.register_pickle_by_value(logfiles)
+
+
 class Driver:
     def __init__(self, address: str, namespace: str) -> None:
         self.address, self.namespace = address, namespace
         self.handles: dict[str, Any] = {}
         self.node_of: dict[str, str] = {}  # replica -> node id, from its last answer
-        cloudpickle.register_pickle_by_value(ray_actor)
-        cloudpickle.register_pickle_by_value(logfiles)
+        ship_by_value()
         self.actor_class = ray.remote(ray_actor.ReplicaActor)
 
     def handle(self, rid: str) -> Any | None:
