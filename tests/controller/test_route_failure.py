@@ -26,6 +26,9 @@ async def test_a_failed_start_is_published_until_the_next_one_begins(world: Worl
     assert route.failure is not None and "exited with code 127" in route.failure
     row = await world.store.get_endpoint(ep)
     assert route.failure_retry_at == row.backoff_until > world.clock.now  # the gateway's Retry-After
+    world.clock.now += 0.2
+    await world.settle(1)
+    assert world.gateway.routes[ep] == route  # unchanged between ticks: gateways are not sent it again
     world.clock.now = row.backoff_until + 0.1
     await world.settle(1)
     assert await world.states(ep) == ["starting"] and world.gateway.routes[ep].failure is None

@@ -305,7 +305,7 @@ class Controller:
         latest = history[-1] if history else None  # ordered by created_at
         if latest is None or latest.state != ReplicaState.FAILED or latest.ready_at is not None:
             return None, None  # it crashed after serving: its replacement is worth waiting for
-        return f"its latest start failed, retrying: {row.last_error}", max(row.backoff_until, self.clock())
+        return f"its latest start failed, retrying: {row.last_error}", row.backoff_until  # fixed: no republish per tick
 
     async def _on_ready(self, replica: ReplicaRow, took_s: float) -> None:
         await self.store.update_endpoint(
