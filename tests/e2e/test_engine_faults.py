@@ -103,11 +103,14 @@ def test_a_pull_that_hangs_freezes_nothing_and_delete_cancels_it(
     first = until(lambda: serving_replica(p, a["id"]), 60, "steady serving")
     with tarpit() as port:
         b = web(p, "stuck", image=f"127.0.0.1:{port}/x:y")
-        until(lambda: any(e["kind"] == "replica_progress" for e in events(p, b["id"])), 10, "pull progress event")
+        until(lambda: status(p, b["id"])["instances"], 10, "stuck endpoint's replica starting (pulling)")
         podman("kill", container_of(first))  # another endpoint's replica dies while the pull hangs
         t0 = time.monotonic()
         until(lambda: serving_replica(p, a["id"]) not in (None, first), 20, "steady replaced")
         replaced_s = time.monotonic() - t0
+        [pulling] = status(p, b["id"])["instances"]
+        assert pulling["state"] == "pending" and pulling["detail"].startswith(f"pulling 127.0.0.1:{port}/x:y")
+        assert any(e["kind"] == "replica_progress" for e in events(p, b["id"]))
         with p.http() as h:
             assert h.delete(f"/v0/endpoints/{b['id']}").status_code in (200, 202, 204)
             until(lambda: h.get(f"/v0/endpoints/{b['id']}").status_code == 404, 10, "stuck endpoint deleted")
