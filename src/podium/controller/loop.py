@@ -20,7 +20,7 @@ from podium.controller.capacity import GpuPool
 from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
 from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
-from podium.controller.probe import HealthProbe
+from podium.controller.probe import HealthProbe, ProbeTarget
 from podium.controller.replicas import ReplicaManager
 from podium.core.errors import PodiumError, UnreadableSpec
 from podium.core.specs import EndpointSpec, stored_spec
@@ -62,13 +62,21 @@ class Controller:
             store, runtime, gateway, tuning, gpus or GpuPool({}), refs or NoReferences(), clock, on_change=self.hint
         )
         self.observer = Observer(
-            store, runtime, tuning, clock, on_ready=self._on_ready, on_failed=self._on_failed, prober=prober
+            store,
+            runtime,
+            tuning,
+            clock,
+            on_ready=self._on_ready,
+            on_failed=self._on_failed,
+            prober=prober,
+            on_stable=self._on_stable,
         )
         self._wake = asyncio.Event()
         self._published: set[str] = set()
         self._specs: dict[str, tuple[str, EndpointSpec, Workload | None]] = {}
         self.ticks = 0  # ticks started
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
+        self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
@@ -97,12 +105,12 @@ class Controller:
         """Adopt, then tick until stopped. A runtime that cannot be reached (engine down at start-up or
         later) never ends this loop: it retries with backoff, without ticking (nothing is known of the
         replicas), says why on every endpoint, and resumes, adopting first if it never could."""
-        adopted, down, tries = False, None, 0
+        down: str | None = None
+        tries = 0
         while not stop.is_set():
             try:
-                if not adopted:
+                if not self.adopted:
                     await self.adopt()
-                    adopted = True
                 elif down is not None:
                     await self.runtime.list()  # a cheap question: does the runtime answer again?
                 await self.tick()
@@ -163,13 +171,14 @@ class Controller:
                 continue
             checks.append(self._adopt_one(row, obs.address or row.address or "", rows.get(row.endpoint_id)))
         await asyncio.gather(*checks)
+        self.adopted = True
 
     async def _adopt_one(self, row: ReplicaRow, address: str, endpoint: EndpointRow | None) -> None:
         """Adopt a replica found running: a ready one must still answer its health check, else it ends;
         a booting one goes on booting (its start timeout still applies); a draining one finishes draining."""
         rid = row.id
         if row.state == ReplicaState.READY and endpoint is not None:
-            path = self._health_path(endpoint)
+            path = self._probe_target(endpoint).path
             healthy = False
             for _ in range(3):
                 if healthy := await self.observer.prober.healthy(address, path):
@@ -189,7 +198,7 @@ class Controller:
     async def tick(self) -> None:
         self.ticks += 1
         rows = await self.store.list_endpoints()
-        paths = {row.id: self._health_path(row) for row in rows}
+        paths = {row.id: self._probe_target(row) for row in rows}
         await self.observer.observe(await self.store.live_replicas(), paths)
         # Observation may have failed replicas and changed endpoints' failure counts: reload both.
         rows = await self.store.list_endpoints()
@@ -220,12 +229,14 @@ class Controller:
             self._specs[row.id] = cached
         return cached[1], cached[2]
 
-    def _health_path(self, row: EndpointRow) -> str:
+    def _probe_target(self, row: EndpointRow) -> ProbeTarget:
         try:
             spec, work = self._parsed(row)
         except UnreadableSpec:
-            return "/health"  # the default health path; _reconcile marks the endpoint failed
-        return work.health_check_path if work else spec.health_check_path
+            return ProbeTarget()  # the default health path; _reconcile marks the endpoint failed
+        if work is None:
+            return ProbeTarget(spec.health_check_path)
+        return ProbeTarget(work.health_check_path, work.served_model_name if work.ready_by_generating else None)
 
     async def _reconcile(self, row: EndpointRow, replicas: list[ReplicaRow]) -> None:
         try:
@@ -308,10 +319,15 @@ class Controller:
         return f"its latest start failed, retrying: {row.last_error}", row.backoff_until  # fixed: no republish per tick
 
     async def _on_ready(self, replica: ReplicaRow, took_s: float) -> None:
-        await self.store.update_endpoint(
-            replica.endpoint_id, consecutive_failures=0, backoff_until=0.0, last_error=None
-        )
+        # The crash count stays until the replica proves stable (_on_stable): one that dies on its
+        # first request must add up to a crash loop, not restart forever looking `serving`.
+        await self.store.update_endpoint(replica.endpoint_id, backoff_until=0.0, last_error=None)
         self.hint(replica.endpoint_id)
+
+    async def _on_stable(self, replica: ReplicaRow) -> None:
+        row = await self.store.get_endpoint(replica.endpoint_id)
+        if row is not None and row.consecutive_failures:
+            await self.store.update_endpoint(row.id, consecutive_failures=0)
 
     async def _on_failed(self, replica: ReplicaRow, reason: str, counts_as_crash: bool) -> None:
         self.replicas.release(replica)
@@ -320,21 +336,25 @@ class Controller:
             return
         failures = row.consecutive_failures + (1 if counts_as_crash else 0)
         delay = backoff_delay(failures, self.tuning.backoff_base_s, self.tuning.backoff_max_s)
-        values: dict[str, object] = {
-            "consecutive_failures": failures,
-            "backoff_until": self.clock() + delay,
-            "last_error": reason,
-        }
-        await self.store.update_endpoint(row.id, **values)
+        await self.store.update_endpoint(
+            row.id, consecutive_failures=failures, backoff_until=self.clock() + delay, last_error=reason
+        )
         if failures >= self.tuning.max_failures:
-            await self.store.add_event(row.id, "failed", f"giving up after {failures} failed starts: {reason}")
+            what = "crash loop" if replica.ready_at is not None else "failed starts"
+            await self.store.add_event(row.id, "failed", f"giving up after {failures} in a row ({what}): {reason}")
         self.hint(row.id)
 
     async def shutdown(self) -> None:
         """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back.
-        With the runtime unreachable they may still run: they stay live in the database, to be adopted."""
+        With the runtime unreachable they may still run: they stay live in the database, to be adopted.
+        Never adopted (the runtime was down since start-up): replicas of an earlier process may run
+        unseen, so the database is left as it is and the next start adopts them."""
         try:
-            await self.replicas.stop_all()
+            if self.adopted:
+                await self.replicas.stop_all()
+            else:
+                log.warning("shutdown before the runtime was reachable: live replicas left to the next start")
+                await self.runtime.close()
         except RuntimeUnavailable as exc:
             log.warning("shutdown: replicas left as they are, adopted on the next start: %s", exc)
         finally:
