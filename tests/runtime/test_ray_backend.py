@@ -219,6 +219,34 @@ async def test_logs_tail_and_follow(make_backend: Callable[..., RayBackend], tmp
     assert followed == [f"line {i}" for i in range(3, 8)]
 
 
+async def test_follow_reads_through_rotation(make_backend: Callable[..., RayBackend], tmp_path: Path) -> None:
+    """Logs on the node rotate (2 KB files here); a follower reads each line once, in order."""
+    b = make_backend(log_max_bytes=2000, log_backups=3)
+    go = tmp_path / "go"
+    code = (
+        "import os, time\n"
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.05)\n"
+        "for i in range(400): print(f'line {i:03d}', flush=True)\n"
+    )
+    assert (await b.start(LaunchSpec("rot-1", "ep-ray", [PY, "-c", code]))).phase == RunPhase.RUNNING
+    followed: list[str] = []
+
+    async def follow() -> None:
+        async for line in b.logs("rot-1", tail=10, follow=True):
+            followed.append(line)
+
+    task = asyncio.create_task(follow())
+    deadline = time.monotonic() + 10
+    while followed != ["ready"]:  # the follower is past its tail; now the replica writes 3.6 KB
+        assert time.monotonic() < deadline and not task.done(), followed
+        await asyncio.sleep(0.05)
+    go.touch()
+    await asyncio.wait_for(task, 20)
+    assert followed == ["ready"] + [f"line {i:03d}" for i in range(400)]
+    assert [line async for line in b.logs("rot-1", tail=3)] == ["line 397", "line 398", "line 399"]
+
+
 ADOPT_SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path
@@ -329,7 +357,7 @@ async def test_a_cluster_gone_is_a_clear_error(cluster: RayCluster, make_backend
     an error naming the address; a replica already running on a node keeps serving; a new backend
     is refused at once."""
     b = make_backend(call_timeout_s=3.0)
-    obs = await b.start(server("gone-1"))
+    obs = await b.start(server("gone-1", gpus=2))  # GPUs: on the surviving worker, not on the head
     assert obs.phase == RunPhase.RUNNING and obs.address is not None
     await wait_http(obs.address, "/health")
     cluster.kill_node(cluster.nodes[0])  # the head: GCS and all
