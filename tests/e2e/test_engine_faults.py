@@ -5,6 +5,7 @@ processes, real HTTP; skipped where podman or the test image is missing (scripts
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,12 +36,12 @@ def engine(tmp_path: Path) -> Iterator[EngineService]:
 
 @pytest.fixture
 def podiums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], Podium]]:
-    """Start `podium up` on the docker runtime with its own data dir, against engine socket `url`."""
+    """Start `podium up` on the docker runtime with data dir `name` (again: a restart), against `url`."""
     started: list[Podium] = []
 
     def start(name: str, url: str) -> Podium:
         data_dir = tmp_path / name / "data"
-        (data_dir / "catalog").mkdir(parents=True)
+        (data_dir / "catalog").mkdir(parents=True, exist_ok=True)
         (data_dir / "catalog" / "region.yaml").write_text("regions:\n  - name: local\n    runtime: docker\n")
         monkeypatch.setenv("DOCKER_HOST", url)
         p = start_podium(data_dir, free_port())
@@ -152,6 +153,24 @@ def test_podium_started_before_the_engine_waits_for_it(tmp_path: Path, podiums: 
     finally:
         stop_podium(p)
         engine.stop()
+
+
+def test_a_podium_stopped_while_the_engine_was_down_leaves_its_replicas_to_the_next(
+    engine: EngineService, podiums: Callable[[str, str], Podium]
+) -> None:
+    """kill -9 under a serving replica, restart while the engine is down, SIGTERM, engine back,
+    start again: the replica (still running all along) is adopted, not marked stopped and then
+    ended as an orphan."""
+    p = podiums("one", engine.url)
+    a = web(p, "kept")
+    rid = until(lambda: serving_replica(p, a["id"]), 60, "serving")
+    stop_podium(p, signal.SIGKILL)
+    engine.stop()
+    stop_podium(podiums("one", engine.url))  # never reached the engine: must not touch the replica rows
+    engine.start()
+    again = podiums("one", engine.url)
+    until(lambda: serving_replica(again, a["id"]) == rid, 30, f"{rid} adopted")
+    assert container_of(rid)
 
 
 def test_two_installations_on_one_engine_leave_each_other_alone(
