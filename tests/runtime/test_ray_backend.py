@@ -13,12 +13,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase
+from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase, VolumeBind
 from podium.runtime.ray import RayBackend, RayUnavailable
 from tests.conftest import REPO
 from tests.ray_cluster import RayCluster, new_cluster, ray_available
@@ -120,7 +121,13 @@ async def test_replicas_spread_over_nodes_with_their_own_gpus(make_backend: Call
     assert free[first.node] == free[second.node] == 0
     # No GPU left: a third waits for placement_timeout_s, then says why; nothing is left behind.
     impatient = make_backend(placement_timeout_s=5.0)  # the same installation: sees the same cluster
-    third = await impatient.start(server("sp-3", gpus=2))
+    starting = asyncio.create_task(impatient.start(server("sp-3", gpus=2)))
+    while not (impatient.root / "sp-3" / "state.json").exists():
+        assert not starting.done()
+        await asyncio.sleep(0.02)
+    mid = await impatient.poll("sp-3")  # waiting for room is not an end
+    assert mid.phase == RunPhase.UNKNOWN and "starting" in mid.detail, mid
+    third = await starting
     assert third.phase == RunPhase.EXITED and "no node had 2 h100 GPUs free within 5 s" in third.detail
     assert (await impatient.poll("sp-3")).phase == RunPhase.EXITED
     # A type no node has is refused at once, naming the cluster.
@@ -140,8 +147,12 @@ async def test_replicas_spread_over_nodes_with_their_own_gpus(make_backend: Call
 
 async def test_gpus_are_never_shared(make_backend: Callable[..., RayBackend]) -> None:
     b = make_backend()
-    obs = await asyncio.gather(*(b.start(server(f"one-{i}", gpus=1)) for i in range(4)))
+    specs = [server(f"one-{i}", gpus=1) for i in range(4)]
+    specs[0] = replace(specs[0], volumes=(VolumeBind("/srv/models", "/models", read_only=True),))
+    obs = await asyncio.gather(*(b.start(s) for s in specs))
     assert all(o.phase == RunPhase.RUNNING for o in obs), obs
+    assert obs[0].address is not None  # a volume is passed as a path on the node, as locally
+    assert (await wait_http(obs[0].address, "/env?name=PODIUM_VOLUME_MODELS"))["value"] == "/srv/models"
     seen = set()
     for o in obs:
         assert o.address is not None

@@ -34,6 +34,7 @@ from typing import Any
 from podium.catalog.models import GpuType
 from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase
 from podium.runtime.docker_engine import installation_id
+from podium.runtime.local_env import volume_env_name
 from podium.runtime.ports import default_range
 from podium.runtime.ray_client import DriverClient, RayUnavailable
 from podium.runtime.ray_nodes import RayNode, describe_request, parse_nodes, placement
@@ -84,6 +85,7 @@ class RayBackend:
             address, self.namespace, python=python, connect_timeout_s=connect_timeout_s, env=driver_env
         )
         self._known: set[str] = set()  # started or seen running: close() stops them
+        self._starting: set[str] = set()  # start() in progress: no actor yet is not an end
 
     async def _call(self, op: str, timeout_s: float | None = None, **args: Any) -> Any:
         return await self.client.call(op, timeout_s or self.call_timeout_s, **args)
@@ -117,6 +119,7 @@ class RayBackend:
             return self._failed(spec, f"cannot place it on the Ray cluster at {self.address}: {why}")
         self._write_state(spec.replica_id, {"endpoint_id": spec.endpoint_id, "gpus": list(spec.gpus)})
         self._known.add(spec.replica_id)
+        self._starting.add(spec.replica_id)
         try:
             answer = await self._call(
                 "start",
@@ -124,7 +127,7 @@ class RayBackend:
                 replica_id=spec.replica_id,
                 endpoint_id=spec.endpoint_id,
                 argv=list(spec.command),
-                env=dict(spec.env),
+                env=_replica_env(spec),
                 options=options,
                 node_dir=self.node_dir,
                 log_limits=list(self.log_limits),
@@ -134,6 +137,8 @@ class RayBackend:
         except (RayUnavailable, asyncio.CancelledError):
             await asyncio.shield(self._retire_quietly(spec.replica_id))
             raise
+        finally:
+            self._starting.discard(spec.replica_id)
         if answer.get("pending"):
             await self._retire_quietly(spec.replica_id)
             why = f"no node had {describe_request(spec)} free within {self.placement_timeout_s:g} s"
@@ -163,6 +168,8 @@ class RayBackend:
         )
         if "info" in answer:
             return await self._observe(answer["info"])
+        if replica_id in self._starting and state is not None:  # no actor yet, or not placed yet
+            return self._from_state(replica_id, state, RunPhase.UNKNOWN, "starting: waiting for a node")
         if "timeout" in answer:
             raise RayUnavailable(
                 f"Ray cluster at {self.address}: replica {replica_id} did not answer within {self.actor_timeout_s:g} s"
@@ -338,3 +345,12 @@ class RayBackend:
             return (self.root / replica_id / "output.log").read_text().splitlines()
         except FileNotFoundError:
             return []
+
+
+def _replica_env(spec: LaunchSpec) -> dict[str, str]:
+    """spec.env plus, as on the local runtime, each volume as PODIUM_VOLUME_<NAME>=<source>: a path
+    that must exist on the node (Podium cannot link or mount it there)."""
+    env = dict(spec.env)
+    for vol in spec.volumes:
+        env.setdefault(volume_env_name(vol.container_path), vol.source)
+    return env
