@@ -308,7 +308,10 @@ class DockerBackend:
     async def _engine_log_stream(self, replica_id: str, *, follow: bool) -> AsyncIterator[str]:
         params = {"stdout": "1", "stderr": "1", "tail": "all", "follow": "1" if follow else "0"}
         demux = Demuxer()
-        async for chunk in self.engine.stream(f"/containers/{self._cname(replica_id)}/logs", params):
+        idle = None if follow else self.engine.call_timeout_s  # a plain read never hangs a tick
+        async for chunk in self.engine.stream(
+            f"/containers/{self._cname(replica_id)}/logs", params, idle_timeout_s=idle
+        ):
             for line in demux.feed(chunk):
                 yield line
         for line in demux.rest():

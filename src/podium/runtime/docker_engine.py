@@ -90,16 +90,16 @@ class EngineClient:
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as e:
             raise self.unavailable(e) from e
 
-    async def stream(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+    async def stream(self, path: str, params: dict[str, str], *, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
         """A GET answered as a stream (logs): chunks as they come; nothing at all for an error answer.
-        RuntimeUnavailable only when the engine cannot be reached at the start."""
+        RuntimeUnavailable only when the engine cannot be reached at the start. A stream that sends
+        nothing for idle_timeout_s ends there (None: a follow, which may be quiet for hours)."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=idle_timeout_s)
         try:
-            resp = await self._http().get(
-                f"http://engine{path}", params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)
-            )
+            resp = await self._http().get(f"http://engine{path}", params=params, timeout=timeout)
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as e:
             raise self.unavailable(e) from e
-        async with resp:
+        async with resp:  # a timeout or a lost engine mid-stream is a ClientError: the lines so far stand
             if resp.status >= 400:
                 return
             try:
