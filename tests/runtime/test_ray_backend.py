@@ -196,6 +196,29 @@ async def test_exit_codes_stop_and_kill(make_backend: Callable[..., RayBackend])
     assert (await b.poll("never-started")).phase == RunPhase.UNKNOWN
 
 
+async def test_an_actor_killed_outside_podium_takes_its_replica(
+    cluster: RayCluster, make_backend: Callable[..., RayBackend]
+) -> None:
+    """`ray.kill` by someone else: the replica does not run on untracked (holding GPUs nobody
+    accounts for); poll says its actor died."""
+    b = make_backend()
+    obs = await b.start(server("ko-1", gpus=1))
+    assert obs.address is not None
+    pid = (await wait_http(obs.address, "/health"))["pid"]
+    code = (
+        "import sys, ray; ray.init(address=sys.argv[1], namespace=sys.argv[2], log_to_driver=False);"
+        "ray.kill(ray.get_actor('ko-1'))"
+    )
+    proc = await asyncio.create_subprocess_exec(PY, "-c", code, cluster.address, b.namespace)
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    ended = await wait_phase(b, "ko-1", RunPhase.EXITED)
+    assert "actor" in ended.detail, ended
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the replica outlived its actor"
+        await asyncio.sleep(0.05)
+
+
 async def test_logs_tail_and_follow(make_backend: Callable[..., RayBackend], tmp_path: Path) -> None:
     b = make_backend()
     go = tmp_path / "go"

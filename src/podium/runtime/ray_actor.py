@@ -13,7 +13,8 @@ they run in a Ray worker, where it is loaded already.
 
 If the actor dies (killed, or its worker crashes) while its node lives on, the replica must not
 run on untracked, holding GPUs nobody accounts for: the supervisor asks the kernel for SIGUSR1
-when its parent (the actor) dies, and then SIGKILLs its whole group.
+when its parent (the actor) dies, and then SIGKILLs its whole group; and as Ray itself SIGKILLs a
+dying worker's children (the supervisor), the replica asks for SIGKILL when the supervisor dies.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ if os.getppid() != int(sys.argv[2]):
 import _supervisor
 sys.argv = [sys.argv[0]] + sys.argv[3:]
 sys.exit(_supervisor.main())
+"""
+
+
+# Runs the replica's command with SIGKILL armed for its supervisor's death: Ray SIGKILLs a dying
+# worker's children (the supervisor), which then cannot end its group itself.
+_ARM = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
+try:
+    os.execvp(sys.argv[1], sys.argv[1:])
+except OSError as e:
+    print(f"[podium] cannot execute {sys.argv[1]!r}: {e.strerror}", flush=True)
+    os._exit(127)
 """
 
 
@@ -129,7 +143,7 @@ class ReplicaActor:
         args += ["--dir", self.dir, "--max-bytes", str(log_limits[0]), "--backups", str(log_limits[1]), "--"]
         with open(os.path.join(self.dir, "supervisor.log"), "ab") as err:
             self.proc = subprocess.Popen(
-                [*args, *argv],
+                [*args, sys.executable, "-I", "-S", "-c", _ARM, *argv],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=err,
