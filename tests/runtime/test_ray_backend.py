@@ -170,6 +170,7 @@ async def test_exit_codes_stop_and_kill(make_backend: Callable[..., RayBackend])
     ended = await wait_phase(b, "ex-1", RunPhase.EXITED)
     assert ended.exit_code == 3 and ended.detail == "exited with code 3"
     assert "bye" in await b.tail_text("ex-1")  # kept after its actor was retired
+    assert not _exists(f"{b.node_dir}/ex-1")  # and the node's copy is gone
     assert (await b.poll("ex-1")).exit_code == 3  # EXITED keeps answering
 
     stubborn = await b.start(server("ex-2", REPLICA_IGNORE_TERM="1"))
@@ -405,3 +406,7 @@ async def test_a_cluster_gone_is_a_clear_error(cluster: RayCluster, make_backend
     with pytest.raises(RayUnavailable, match="cannot connect"):
         await fresh.start(server("gone-2"))
     assert time.monotonic() - t0 < 2
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)

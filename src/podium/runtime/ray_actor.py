@@ -209,6 +209,14 @@ class ReplicaActor:
             return False
         return True
 
+    def forget(self) -> bool:
+        """Delete the replica's directory on this node once it ended (its record and last lines are
+        kept by the backend): nodes do not fill up with old logs."""
+        if self._exit() is None:
+            return False
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return True
+
     def tail(self, lines: int) -> dict[str, Any]:
         """The last lines, and a cursor just after them for read() to follow from."""
         path = os.path.join(self.dir, LOG_NAME)

@@ -126,10 +126,15 @@ class Driver:
             return None
 
     def op_retire(self, a: dict[str, Any]) -> bool:
+        """Kill the replica's actor (freeing its resources); an ended replica's node dir goes first."""
         h = self.handle(a["replica_id"])
         self.handles.pop(a["replica_id"], None)
         if h is None:
             return False
+        try:
+            ray.get(h.forget.remote(), timeout=2.0)
+        except (GetTimeoutError, RayActorError):
+            pass  # still placing, or gone: nothing to delete there
         ray.kill(h, no_restart=True)
         return True
 
