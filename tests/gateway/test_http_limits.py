@@ -190,15 +190,17 @@ async def _wait(predicate: object, timeout: float = 3.0) -> None:
 async def test_the_head_deadline_spares_idle_keepalive_connections(
     bare: tuple[ListenerState, _Clock, list[Connection], tuple[str, int]],
 ) -> None:
-    state, clock, made, addr = bare
+    _, clock, made, addr = bare
     kept = await asyncio.open_connection(*addr)
     kept[1].write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
     assert await kept[0].readexactly(40) == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
     slow = await asyncio.open_connection(*addr)
     slow[1].write(b"GET / HTTP/1.1\r\nhost")
     await _wait(lambda: len(made) == 2 and made[1]._url != b"")
+    for conn in made:  # a sweep: it sees the slow head in progress
+        conn.expire(clock.now)
     clock.now += 10.5  # past the head deadline, well within the keep-alive timeout
-    for conn in list(state.connections):
+    for conn in made:  # the next sweep after the deadline
         conn.expire(clock.now)
     assert not made[0].closed
     assert status(await asyncio.wait_for(slow[0].read(), 3)) == 408

@@ -36,6 +36,34 @@ RequestHandler = Callable[["Connection", Request], Awaitable[None]]
 FastHandler = Callable[["Connection", Request], bool]
 
 
+class RequestParser(Protocol):
+    """What a connection uses of httptools' parser (so a closed one can hold a `_Drain`)."""
+
+    def feed_data(self, data: bytes) -> None: ...
+
+    def get_method(self) -> bytes: ...
+
+    def get_http_version(self) -> str: ...
+
+    def should_keep_alive(self) -> bool: ...
+
+
+class _Drain:
+    """The parser of a rejected or closed connection: what still arrives is read and dropped."""
+
+    def feed_data(self, data: bytes) -> None:
+        return None
+
+    def get_method(self) -> bytes:
+        return b"GET"
+
+    def get_http_version(self) -> str:
+        return "1.1"
+
+    def should_keep_alive(self) -> bool:
+        return False
+
+
 class Exchange(Protocol):
     """A request relayed by callbacks (fastpath.py) instead of a task."""
 
@@ -71,7 +99,7 @@ class ListenerState:
         self.keepalive_timeout_s = keepalive_timeout_s
         self.clock = clock
         self.connections: set[Connection] = set()
-        self.spent_parser = httptools.HttpRequestParser(object())  # what a closed connection keeps
+        self.spent_parser = _Drain()  # what a closed connection keeps instead of its parser
 
 
 class Connection(asyncio.Protocol):
@@ -80,7 +108,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, state: ListenerState) -> None:
         self.state = state
         self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: RequestParser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.client: tuple[str, int] | None = None
@@ -100,13 +128,13 @@ class Connection(asyncio.Protocol):
         self._headers: Headers = []
         self._body: list[bytes] = []
         self._body_size = 0
-        # the head phase: from accept (first request) or first byte (later ones) to the end of the headers
+        # the head phase: from accept, or a request's first byte, to the end of its headers
         self._in_head = True
-        self._head_at = self.last_active
-        self._head_fresh = False  # the head began in the chunk being parsed
-        self._head_first = 0  # length of that chunk: an upper bound of the head's bytes in it
-        self._head_full = 0  # bytes of later chunks that were head from end to end
         self._chunk_len = 0
+        self._spanning: Headers | None = None  # the head that went on past a chunk's end (its headers list)
+        self._spanned = 0  # bytes of the chunks after its first, all head
+        self._late: Headers | None = None  # the head the idle sweep saw in progress, and when
+        self._late_since = 0.0
 
     # -- transport events -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -118,8 +146,6 @@ class Connection(asyncio.Protocol):
         self.state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return  # a rejected request's remaining bytes, drained until the linger ends
         self.last_active = self.state.clock()
         self._chunk_len = len(data)
         try:
@@ -137,13 +163,18 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._reject(400, b"malformed HTTP request")
             return
-        if self._in_head:
-            if self._head_fresh:
-                self._head_fresh = False
-            else:  # all of this chunk was head: count it now, the parser buffers a header until it ends
-                self._head_full += len(data)
-                if self._head_full > self.state.max_head_bytes:
-                    self._reject(431, b"request headers too large")
+        if self._in_head:  # this chunk ended inside a request head
+            self._head_goes_on(len(data))
+
+    def _head_goes_on(self, size: int) -> None:
+        """Count a head's bytes chunk by chunk: the parser keeps a header's bytes until it ends."""
+        if self._headers is not self._spanning:  # it began in this chunk: checked exactly at its end
+            self._spanning = self._headers
+            self._spanned = 0
+            return
+        self._spanned += size  # the whole chunk was head
+        if self._spanned > self.state.max_head_bytes:
+            self._reject(431, b"request headers too large")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -180,12 +211,7 @@ class Connection(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._body_size = 0
-        if not self._in_head:  # a later request on a kept-alive connection: its head starts now
-            self._head_at = self.last_active
-            self._in_head = True
-        self._head_fresh = True
-        self._head_first = self._chunk_len
-        self._head_full = 0
+        self._in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -201,25 +227,21 @@ class Connection(asyncio.Protocol):
         headers = self._headers
         if len(headers) > state.max_headers:
             raise _Reject(431, b"too many request headers")
-        if (not self._head_fresh or self._chunk_len > state.max_head_bytes) and self._head_too_large():
+        # a head within one chunk no bigger than the limit is within it (the common case: nothing to add up)
+        if (headers is self._spanning or self._chunk_len > state.max_head_bytes) and self._head_too_large():
             raise _Reject(431, b"request headers too large")
         expect = False
-        checked = _HEAD_CHECKED
-        for name, value in headers:
-            if name in checked:
-                if name == b"content-length":  # digits only (the parser checked): fewer than the cap's are less
-                    if len(value) >= state.max_body_digits and int(value) > state.max_body_bytes:
-                        raise _Reject(413, b"request body too large")
-                else:
-                    expect = value.lower() == b"100-continue"
+        for name, value in headers:  # == on bytes: no hash of each name (cheaper than a set here)
+            if name == b"content-length":  # digits only (the parser checked): fewer than the cap's are less
+                if len(value) >= state.max_body_digits and int(value) > state.max_body_bytes:
+                    raise _Reject(413, b"request body too large")
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"
         if expect and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _head_too_large(self) -> bool:
-        """The exact check, for a head that spanned chunks or came in one bigger than the limit."""
-        most = self._head_first + self._head_full + (0 if self._head_fresh else self._chunk_len)
-        limit = self.state.max_head_bytes
-        return most > limit and head_size(self._url, self._headers) > limit
+        return head_size(self._url, self._headers) > self.state.max_head_bytes
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -289,8 +311,6 @@ class Connection(asyncio.Protocol):
     def _next(self) -> None:
         """The current request is answered: close, or start the next pipelined one."""
         self.last_active = self.state.clock()
-        if self._in_head:  # a pipelined head waited for us, not the client: its time starts now
-            self._head_at = self.last_active
         if self.closed:
             return
         if not self.keep_alive:
@@ -325,17 +345,22 @@ class Connection(asyncio.Protocol):
             self.transport.close()  # idempotent; also ends a rejected connection's linger early
 
     def expire(self, now: float) -> None:
-        """Close if idle past the keep-alive timeout, or if the request head is late (408)."""
+        """Called by the idle sweep: close if idle past the keep-alive timeout, or cut a late head (408).
+
+        A head's age is counted from the first sweep that sees it in progress (same headers list),
+        so no request pays for a timestamp; a head waiting behind a pipelined answer is not seen."""
         if self.busy or self.closed:
             return
-        state = self.state
-        if self._in_head and now - self._head_at > state.limits.head_timeout_s:
+        if not self._in_head:
+            if now - self.last_active > self.state.keepalive_timeout_s:
+                self.close()
+        elif self._headers is not self._late:
+            self._late, self._late_since = self._headers, now
+        elif now - self._late_since > self.state.limits.head_timeout_s:
             if self._url or self._headers:
                 self._reject(408, b"request headers not received in time")
             else:
                 self.close()  # nothing of a request arrived: no answer, as for an idle connection
-        elif now - self.last_active > state.keepalive_timeout_s:
-            self.close()
 
     @property
     def busy(self) -> bool:
@@ -378,6 +403,7 @@ class Connection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._body = []
+        self._spanning = self._late = None
 
 
 class _Reject(Exception):
@@ -387,9 +413,6 @@ class _Reject(Exception):
         super().__init__(status, message)
         self.status = status
         self.message = message
-
-
-_HEAD_CHECKED = frozenset({b"content-length", b"expect"})
 
 
 def head_size(url: bytes, headers: Headers) -> int:

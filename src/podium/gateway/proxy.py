@@ -18,6 +18,7 @@ from podium.gateway.http import (
     FORWARDING,
     HANDLED_UP,
     NOT_FORWARDED_DOWN,
+    PLAIN_CONNECTION,
     Headers,
     Request,
     Responder,
@@ -188,7 +189,33 @@ def content_length(headers: Headers) -> int | None:
 def request_head(request: Request, routed: Routed, address: str) -> bytes:
     """The head sent to the replica: hop-by-hop headers (the standard set and any the client's
     `Connection` names) dropped, the client's address appended to `X-Forwarded-For` (RFC 7239
-    section 5.2: a proxy adds, never replaces), `X-Forwarded-Proto`/`-Host` added if absent."""
+    section 5.2: a proxy adds, never replaces), `X-Forwarded-Proto`/`-Host` added if absent.
+
+    This is the common case in one pass (no X-Forwarded-* from the client, a plain `Connection`);
+    anything else is built by `_rewritten_head`."""
+    parts = [request.method.encode(), b" ", routed.upstream_target, b" HTTP/1.1\r\nhost: ", address.encode(), b"\r\n"]
+    host = b""
+    for name, value in request.headers:
+        if name not in HANDLED_UP:
+            parts += (name, b": ", value, b"\r\n")
+        elif name == b"host":
+            host = value
+        elif name in REWRITTEN_UP and (name != b"connection" or value not in PLAIN_CONNECTION):
+            return _rewritten_head(request, routed, address)
+    client = request.client
+    if not (client and host):
+        return _rewritten_head(request, routed, address)
+    length = str(len(routed.body)).encode()
+    parts += (b"x-forwarded-for: ", client, FORWARDED_HTTP, host, b"\r\ncontent-length: ", length, b"\r\n\r\n")
+    return b"".join(parts)
+
+
+FORWARDED_HTTP = b"\r\nx-forwarded-proto: http\r\nx-forwarded-host: "
+REWRITTEN_UP = FORWARDING | {b"connection"}  # what sends a request to `_rewritten_head`
+
+
+def _rewritten_head(request: Request, routed: Routed, address: str) -> bytes:
+    """`request_head` for a client that sent X-Forwarded-* or a `Connection` naming headers."""
     parts = [request.method.encode(), b" ", routed.upstream_target, b" HTTP/1.1\r\nhost: ", address.encode(), b"\r\n"]
     forwarded_for = host = options = None
     proto_sent = host_sent = False
@@ -208,7 +235,7 @@ def request_head(request: Request, routed: Routed, address: str) -> bytes:
     if options is not None and (named := connection_options(options)):
         named |= {b"connection"}
         kept = [(n, v) for n, v in request.headers if n not in named]
-        return request_head(dataclasses.replace(request, headers=kept), routed, address)
+        return _rewritten_head(dataclasses.replace(request, headers=kept), routed, address)
     client = request.client
     if forwarded_for is not None:
         parts += (b"x-forwarded-for: ", forwarded_for, b", " if client else b"", client, b"\r\n")
