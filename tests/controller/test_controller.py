@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.controller.capacity import GpuPool
+from podium.controller.gpu_pool import GpuPool
 from podium.controller.loop import Controller
 from podium.core.specs import ContainerSource, EndpointSpec, Scaling
 from podium.services.endpoints import EndpointService

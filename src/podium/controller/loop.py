@@ -14,12 +14,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
-from podium.controller.capacity import GpuPool
+from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
 from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
+from podium.controller.ports import RoutePublisher
 from podium.controller.probe import HealthProbe, ProbeTarget
 from podium.controller.replicas import ReplicaManager
 from podium.core.errors import PodiumError, UnreadableSpec
@@ -32,14 +32,6 @@ from podium.store.repos import Store
 from podium.store.tables import EndpointRow, ReplicaRow
 
 log = logging.getLogger("podium.controller")
-
-
-class RoutePublisher(Protocol):
-    """What the controller needs of a gateway (declared here, where it is used)."""
-
-    def set_route(self, route: EndpointRoute) -> None: ...
-    def remove_route(self, endpoint_id: str) -> None: ...
-    def replica_in_flight(self, replica_id: str) -> int: ...
 
 
 class Controller:

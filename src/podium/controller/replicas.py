@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from podium.controller.capacity import GpuPool
+from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import References, Workload, launch_spec
 from podium.controller.planner import backoff_delay
+from podium.controller.ports import RoutePublisher
 from podium.core.errors import PodiumError
 from podium.core.ids import replica_id
 from podium.core.specs import EndpointSpec
@@ -31,9 +31,6 @@ from podium.runtime.base import LaunchSpec, RunPhase, RuntimeBackend, RuntimeUna
 from podium.settings import ControllerTuning
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, ReplicaRow
-
-if TYPE_CHECKING:
-    from podium.controller.loop import RoutePublisher
 
 log = logging.getLogger("podium.controller")
 

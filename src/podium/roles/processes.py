@@ -23,7 +23,7 @@ from podium.autoscaler.loop import Autoscaler
 from podium.catalog import Catalog
 from podium.console.actions import router as console_actions
 from podium.console.pages import router as console_router
-from podium.controller.capacity import GpuPool
+from podium.controller.gpu_pool import GpuPool
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
 from podium.gateway.asgi import limit_body
