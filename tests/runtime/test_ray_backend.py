@@ -282,6 +282,29 @@ async def test_follow_reads_through_rotation(make_backend: Callable[..., RayBack
     assert [line async for line in b.logs("rot-1", tail=3)] == ["line 397", "line 398", "line 399"]
 
 
+async def test_a_follower_gets_the_last_lines_when_the_replica_is_retired_first(
+    make_backend: Callable[..., RayBackend], tmp_path: Path
+) -> None:
+    """The controller's poll retires an ended replica (its actor and node files go) while a
+    follower is between two reads: the follower ends with the lines saved at retirement."""
+    b = make_backend()
+    go = tmp_path / "go"
+    code = (
+        "import os, time\n"
+        "for i in range(5): print(f'line {i}', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.05)\n"
+        "print('last words', flush=True)\n"
+        "raise SystemExit(5)\n"
+    )
+    assert (await b.start(LaunchSpec("fr-1", "ep-ray", [PY, "-c", code]))).phase == RunPhase.RUNNING
+    follower = b.logs("fr-1", tail=10, follow=True)
+    seen = [await asyncio.wait_for(anext(follower), 10) for _ in range(5)]
+    assert seen == [f"line {i}" for i in range(5)]
+    go.touch()  # the follower is paused: the replica ends and is retired before it reads again
+    assert (await wait_phase(b, "fr-1", RunPhase.EXITED)).exit_code == 5
+    assert [line async for line in follower] == ["last words"]
+
+
 ADOPT_SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path

@@ -27,6 +27,7 @@ import contextlib
 import json
 import signal
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = ["RayBackend", "RayNode", "RayUnavailable"]
 
 _WAIT_STEP_S = 0.1
 _FOLLOW_STEP_S = 0.2
+_OVERLAP_LINES = 20  # a follower matches this many of its last lines against the saved ones
 
 
 class RayBackend:
@@ -286,15 +288,19 @@ class RayBackend:
             for line in self._saved_lines(replica_id)[-tail:] if tail > 0 else []:
                 yield line
             return
+        recent: deque[str] = deque(first["lines"], maxlen=_OVERLAP_LINES)
         for line in first["lines"]:
             yield line
         cursor = first["cursor"]
         while follow:
             step = await self._actor(replica_id, "read", cursor)
-            if step is None:  # retired: it ended and its record was saved
+            if step is None:  # retired meanwhile (it ended): the rest is in the lines saved then
+                for line in lines_after(builtins.list(recent), self._saved_lines(replica_id)):
+                    yield line
                 return
             for line in step["lines"]:
                 yield line
+            recent.extend(step["lines"])
             cursor = step["cursor"]
             if not step["running"]:
                 return
@@ -354,3 +360,14 @@ def _replica_env(spec: LaunchSpec) -> dict[str, str]:
     for vol in spec.volumes:
         env.setdefault(volume_env_name(vol.container_path), vol.source)
     return env
+
+
+def lines_after(seen: Sequence[str], saved: Sequence[str]) -> builtins.list[str]:
+    """The saved lines that follow the last ones a follower has seen: where the longest suffix of
+    `seen` ends last in `saved`. Nothing seen matches (a gap): all of `saved`."""
+    for k in range(len(seen), 0, -1):
+        suffix = builtins.list(seen[-k:])
+        for start in range(len(saved) - k, -1, -1):
+            if builtins.list(saved[start : start + k]) == suffix:
+                return builtins.list(saved[start + k :])
+    return builtins.list(saved)
