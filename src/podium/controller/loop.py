@@ -64,7 +64,7 @@ class Controller:
             on_stable=self._on_stable,
         )
         self._wake = asyncio.Event()
-        self._published: set[str] = set()
+        self._published: dict[str, EndpointRoute] = {}  # endpoint -> the route last handed to the gateway
         self._specs: dict[str, tuple[str, EndpointSpec, Workload | None]] = {}
         self.ticks = 0  # ticks started
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
@@ -203,9 +203,8 @@ class Controller:
             except Exception as exc:  # isolate endpoints from each other
                 log.exception("reconcile %s failed", row.id)
                 await self.store.update_endpoint(row.id, last_error=str(exc), updated_at=row.updated_at)
-        for gone in self._published - {row.id for row in rows}:
-            self.gateway.remove_route(gone)
-            self._published.discard(gone)
+        for gone in self._published.keys() - {row.id for row in rows}:
+            self._unpublish(gone)
             self._specs.pop(gone, None)
 
     def _parsed(self, row: EndpointRow) -> tuple[EndpointSpec, Workload | None]:
@@ -245,8 +244,7 @@ class Controller:
         p = plan(inputs, reps, self.clock())
         if p.delete_endpoint:
             await self.store.delete_endpoint(row.id)
-            self.gateway.remove_route(row.id)
-            self._published.discard(row.id)
+            self._unpublish(row.id)
             return
         for rid in p.drain:
             self.replicas.drain(rid, row.id)
@@ -255,14 +253,14 @@ class Controller:
                 raise PodiumError("cannot build the replica's command from the spec")
             await self.replicas.start(row, spec, work, p.start)
             self.observer.busy = True
-        await self._publish_and_state(row, spec, work, target, failed)
+            replicas = await self.store.live_replicas(row.id)  # with the new ones (or without a start that failed)
+        await self._publish_and_state(row, spec, work, replicas, target, failed)
 
     async def _unreadable(self, row: EndpointRow, replicas: list[ReplicaRow], reason: str) -> None:
         """A row whose spec no longer parses: `failed` with the reason (once), nothing started or
         stopped (its wishes are unknown), no new route; a delete still drains and removes it."""
         if row.deleting:
-            self.gateway.remove_route(row.id)
-            self._published.discard(row.id)
+            self._unpublish(row.id)
             for r in replicas:
                 self.replicas.drain(r.id, row.id)
             if not replicas:
@@ -275,21 +273,34 @@ class Controller:
             )
 
     async def _publish_and_state(
-        self, row: EndpointRow, spec: EndpointSpec, work: Workload | None, target: int, failed: bool
+        self,
+        row: EndpointRow,
+        spec: EndpointSpec,
+        work: Workload | None,
+        replicas: list[ReplicaRow],
+        target: int,
+        failed: bool,
     ) -> None:
-        replicas = await self.store.live_replicas(row.id)
+        """Publish the endpoint's route if it differs from the last one published (a tick runs every
+        50 ms while a replica boots: the gateways, and remote ones' long-polls, hear only of changes),
+        and record the state the replicas imply."""
         leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
         route = route_of(row, spec, work, ready)
         if not ready and route.enabled:
             failure, retry_at = await self._start_failure(row, replicas, failed)
             route = replace(route, failure=failure, failure_retry_at=retry_at)
-        self.gateway.set_route(route)
-        self._published.add(row.id)
+        if self._published.get(row.id) != route:
+            self.gateway.set_route(route)
+            self._published[row.id] = route
         state = derive_state(row, spec, replicas, target, failed)
         if state != row.state:
             await self.store.update_endpoint(row.id, state=state)
             await self.store.add_event(row.id, "state", f"{row.state} -> {state}")
+
+    def _unpublish(self, endpoint_id: str) -> None:
+        self.gateway.remove_route(endpoint_id)
+        self._published.pop(endpoint_id, None)
 
     async def _start_failure(
         self, row: EndpointRow, live: list[ReplicaRow], failed: bool
