@@ -357,6 +357,35 @@ async def test_a_new_podium_adopts_without_restart(
     assert "ad-1" not in {o.replica_id for o in await b.list() if o.phase == RunPhase.RUNNING}
 
 
+async def test_an_abandoned_start_is_ended_by_the_next_podium(
+    cluster: RayCluster, make_backend: Callable[..., RayBackend]
+) -> None:
+    """A Podium dies while its replica waits for room (all GPUs taken): the next one does not wait
+    on it forever; list() answers it EXITED and its actor is gone (it would grab GPUs later)."""
+    b = make_backend()
+    hogs = await asyncio.gather(b.start(server("hog-1", gpus=2)), b.start(server("hog-2", gpus=2)))
+    assert all(o.phase == RunPhase.RUNNING for o in hogs)
+    script = ADOPT_SCRIPT.replace('"ad-1"', '"ab-1"').replace("env={", 'gpu_type="h100", gpu_count=2, env={')
+    proc = await asyncio.create_subprocess_exec(
+        *[PY, "-c", script, cluster.address, str(b.root.parent), cluster.node_dir, b.installation, SERVER],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "ab-1" not in await b._call("list"):  # its actor exists, waiting for a node
+            assert time.monotonic() < deadline and proc.returncode is None
+            await asyncio.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    found = {o.replica_id: o for o in await b.list()}
+    assert found["ab-1"].phase == RunPhase.EXITED and "never got a node" in found["ab-1"].detail
+    assert "ab-1" not in await b._call("list")
+    assert (await b.poll("ab-1")).phase == RunPhase.EXITED
+    await asyncio.gather(*(b.kill(o.replica_id) for o in hogs))
+
+
 async def test_memory_stays_bounded(cluster: RayCluster, make_backend: Callable[..., RayBackend]) -> None:
     """The issue's budget: the whole simulated cluster under 4 GB, here with four replicas running."""
     b = make_backend()

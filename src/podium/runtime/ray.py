@@ -177,6 +177,12 @@ class RayBackend:
                 f"Ray cluster at {self.address}: replica {replica_id} did not answer within {self.actor_timeout_s:g} s"
             )
         saved = self._saved(replica_id)
+        if "pending" in answer:  # its start was abandoned (the Podium that waited for room died): end it
+            await self._retire_quietly(replica_id)
+            why = "it never got a node: its start was abandoned"
+            obs = self._from_state(replica_id, state or {}, RunPhase.EXITED, why)
+            self._save_end(obs, [])
+            return obs
         if saved.phase == RunPhase.EXITED or state is None:
             return saved  # ended and retired already, or never started by this data dir
         if "lost" in answer:

@@ -109,6 +109,8 @@ class Driver:
             if isinstance(e, RayActorError) and not _temporary(e):
                 self.handles.pop(rid, None)
                 return {"dead": _first_line(e)}
+            if node is None and _actor_state(h) in _UNPLACED:
+                return {"pending": True}  # still waiting for a node (or for its worker to start)
             return {"timeout": True}
 
     def _node_alive(self, node_id: str) -> bool:
@@ -155,6 +157,15 @@ class Driver:
                 }
             )
         return out
+
+
+_UNPLACED = ("DEPENDENCIES_UNREADY", "PENDING_CREATION")
+
+
+def _actor_state(h: Any) -> str:
+    """The GCS's word on an actor: ALIVE, PENDING_CREATION, DEAD... ("" if unknown)."""
+    info = ray._private.state.actors(actor_id=h._actor_id.hex())
+    return str(info.get("State", "")) if isinstance(info, dict) else ""
 
 
 def _temporary(e: RayActorError) -> bool:
