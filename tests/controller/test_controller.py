@@ -132,7 +132,9 @@ async def test_delete_drains_then_removes(world: World) -> None:
     assert rid not in world.runtime.stopped  # waits for the in-flight request
     assert world.gateway.routes[ep].replicas == ()  # but takes no new ones
     world.gateway.in_flight[rid] = 0
-    await asyncio.sleep(0.1)
+    deadline = asyncio.get_running_loop().time() + 3
+    while rid not in world.runtime.stopped and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)  # the drain asks again within its backoff (at most 1 s)
     await world.settle(2)
     assert rid in world.runtime.stopped
     assert await world.store.get_endpoint(ep) is None and ep not in world.gateway.routes

@@ -35,6 +35,9 @@ from podium.store.tables import EndpointRow, ReplicaRow
 log = logging.getLogger("podium.controller")
 
 _INLINE_START_S = 0.25  # how long a tick waits for a start before leaving it to finish beside the tick
+# A drain asks the gateways for the replica's in-flight count quickly at first (a short request ends
+# soon), then ever less often (a long stream need not be asked 20 times a second): 20 ms doubling to 1 s.
+_DRAIN_POLL_FIRST_S, _DRAIN_POLL_MAX_S = 0.02, 1.0
 _PROGRESS_EVERY_S = 2.0  # at most one progress event per replica this often (a pull reports per layer)
 
 
@@ -206,8 +209,10 @@ class ReplicaManager:
             deadline = self.clock() + self.tuning.drain_timeout_s
             # The route without this replica is published on the next tick; wait for in-flight to finish.
             await asyncio.sleep(0)
+            pause = _DRAIN_POLL_FIRST_S
             while self.gateway.replica_in_flight(rid) > 0 and self.clock() < deadline:
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(min(pause, max(deadline - self.clock(), 0.0)))
+                pause = min(pause * 2, _DRAIN_POLL_MAX_S)
             await self._stop_when_reachable(rid)
             await self._mark_stopped(rid, endpoint_id)
         except Exception:
