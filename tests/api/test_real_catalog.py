@@ -46,9 +46,14 @@ async def test_dedicated_on_this_machine(real) -> None:
     gpu = {"name": "big", "model_name": "openai/gpt-oss-20b", "gpu_type": "h100", "gpu_count": 1}
     refused = await client.post("/v0/dedicated_endpoints", json=gpu)
     assert refused.status_code == 409 and "capacity 0" in refused.json()["error"]["message"]
-    # scale-from-zero endpoints reserve nothing: accepted, replicas come when GPUs do
+    # a GPU type the region has none of is refused even with min 0 (no replica could ever start),
+    # with the region's inventory in the message, instead of a first request that times out
     lazy = await client.post("/v0/dedicated_endpoints", json={**gpu, "scaling": {"min_replicas": 0}})
-    assert lazy.status_code == 201, lazy.text
+    assert lazy.status_code == 409, lazy.text
+    assert "no GPUs, cpu slots 2" in lazy.json()["error"]["message"]
+    # the documents' platform name is the same GPU type: the same 409, never an unknown-value 422
+    named = await client.post("/v0/dedicated_endpoints", json={**gpu, "gpu_type": "gpu-h100-sxm"})
+    assert named.status_code == 409 and "capacity 0" in named.json()["error"]["message"], named.text
     wrong = await client.post("/v0/dedicated_endpoints", json={**gpu, "gpu_count": 3})
     assert wrong.status_code == 422 and wrong.json()["error"]["message"].startswith("gpu_count")
     via_general = await client.post(
@@ -56,4 +61,4 @@ async def test_dedicated_on_this_machine(real) -> None:
     )
     assert via_general.status_code == 422
     assert via_general.json()["error"]["message"].startswith("template.flavor_name")
-    assert len(await store.list_endpoints()) == 2
+    assert len(await store.list_endpoints()) == 1

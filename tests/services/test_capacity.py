@@ -48,7 +48,7 @@ def test_refusal_names_the_numbers() -> None:
         require_capacity(Demand("local", "h100", 2, 2), INV, {"h100": 1})
     msg = err.value.message
     assert "4 needed" in msg and "capacity 4" in msg and "reserved by other endpoints 1" in msg and "free 3" in msg
-    assert err.value.details["free"] == 3
+    assert err.value.details[0]["free"] == 3
 
 
 def _spec(**compute: object) -> EndpointSpec:

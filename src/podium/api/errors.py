@@ -12,7 +12,7 @@ from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from podium.core.errors import PodiumError, StorageFull
+from podium.core.errors import PodiumError, StorageFull, plain
 from podium.store.db import is_storage_full
 
 log = logging.getLogger("podium.api")
@@ -31,7 +31,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        errors = [
+            {"field": _field(e.get("loc", ())), "message": plain(str(e.get("msg", "invalid")))} for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
         body = {
             "error": {
@@ -45,7 +47,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "error")
-        body = {"error": {"code": code, "message": str(exc.detail), "details": None}}
+        body = {"error": {"code": code, "message": str(exc.detail), "details": []}}
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(UnicodeEncodeError)
@@ -53,7 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def not_text(_: Request, exc: Exception) -> JSONResponse:
         """JSON may carry lone surrogates (`"\\ud800"`) that no field rejected: bad input, not a bug."""
         message = "body: strings must be valid Unicode text (no lone surrogates)"
-        return JSONResponse({"error": {"code": "invalid", "message": message, "details": None}}, status_code=422)
+        return JSONResponse({"error": {"code": "invalid", "message": message, "details": []}}, status_code=422)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -67,5 +69,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        body = {"error": {"code": "internal", "message": "internal error (see server log)", "details": None}}
+        body = {"error": {"code": "internal", "message": "internal error (see server log)", "details": []}}
         return JSONResponse(body, status_code=500)

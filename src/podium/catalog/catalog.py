@@ -68,6 +68,7 @@ class Region:
     gpus: dict[str, list[int]]  # gpu_type -> device indices
     cpu_slots: int
     inventory_source: str  # nvidia-smi, config, none (...)
+    cuda_version: str | None = None  # newest CUDA the region's driver runs (nvidia-smi); None: no GPU driver
 
     @property
     def inventory(self) -> dict[str, int]:
@@ -88,6 +89,7 @@ def _region(spec: RegionSpec, inv: Inventory) -> Region:
         gpus={t: list(ix) for t, ix in inv.gpus.items()},
         cpu_slots=inv.cpu_slots,
         inventory_source=inv.source,
+        cuda_version=inv.cuda_version,
     )
 
 
@@ -135,7 +137,7 @@ class Catalog:
                             flavor_name=fl.name,
                             gpu_type=opt.gpu_type,
                             gpu_counts=list(opt.gpu_counts),
-                            regions=list(opt.regions or fl.regions),
+                            regions=self._offered(fl, opt),
                             description=fl.description,
                             engine=self._engine_of(t, fl).name,
                             served_model_name=t.served_model_name or t.model_name,
@@ -176,12 +178,22 @@ class Catalog:
                 "gpu_count",
                 f"{model_name} flavor {flavor_name} on {gpu_type} takes gpu_count {counts}, not {gpu_count}",
             )
-        regions = opt.regions or fl.regions
+        regions = self._offered(fl, opt)
         if region not in regions:
             raise Invalid(
                 "region", f"{model_name} flavor {flavor_name} on {gpu_type} is offered in {', '.join(regions)}"
             )
         return self._recipe(t, fl, opt, gpu_count, self._regions[region])
+
+    def _offered(self, fl: Flavor, opt: GpuOption) -> list[str]:
+        """Where a flavor on a GPU type is offered: the regions its option or flavor lists, or, when
+        neither lists any, every region (an operator who declares `eu-north1` gets the templates
+        there; whether it has the GPUs is the inventory's question, answered with a 409)."""
+        if opt.regions:
+            return list(opt.regions)
+        if "regions" in fl.model_fields_set:
+            return list(fl.regions)
+        return list(self._regions)
 
     def _engine_of(self, t: Template, fl: Flavor) -> Engine:
         return self._m.engines[fl.engine or t.engine or ""]  # checked at load
@@ -225,13 +237,14 @@ class Catalog:
         for fl in t.flavors:
             options = []
             for opt in fl.gpus:
-                where = region if region in (opt.regions or fl.regions) else (opt.regions or fl.regions)[0]
+                offered = self._offered(fl, opt)
+                where = region if region in offered else offered[0]
                 recipe = self.resolve(t.model_name, fl.name, opt.gpu_type, opt.gpu_counts[0], where)
                 options.append(
                     {
                         "gpu_type": opt.gpu_type,
                         "gpu_counts": list(opt.gpu_counts),
-                        "regions": list(opt.regions or fl.regions),
+                        "regions": offered,
                         "recipe_for_gpu_count": opt.gpu_counts[0],
                         "recipe": recipe,
                     }
@@ -250,7 +263,8 @@ class Catalog:
         return list(self._m.platforms.values())
 
     def platform(self, name: str) -> Platform:
-        p = self._m.platforms.get(name)
+        """By name or by one of its aliases (the documents' names, e.g. gpu-l40s-a)."""
+        p = self._m.platforms.get(name) or next((q for q in self._m.platforms.values() if name in q.aliases), None)
         if p is None:
             raise NotFound(f"no platform {name!r} (known: {', '.join(sorted(self._m.platforms))})")
         return p

@@ -32,6 +32,7 @@ class Inventory:
     gpus: dict[str, tuple[int, ...]]  # gpu_type -> device indices (for CUDA_VISIBLE_DEVICES)
     cpu_slots: int
     source: str  # "nvidia-smi", "config", "none (nvidia-smi not found)", ...
+    cuda_version: str | None = None  # the highest CUDA version the driver supports; None: no driver known
 
     def counts(self) -> dict[str, int]:
         """Units per resource as capacity checks count them: GPU type -> count, "cpu" -> slots."""
@@ -68,6 +69,33 @@ def group_by_type(gpus: Sequence[DetectedGpu], gpu_types: Sequence[GpuType]) -> 
     return {t: tuple(sorted(ix)) for t, ix in out.items()}
 
 
+_CUDA_RE = re.compile(r"CUDA Version:\s*(\d+(?:\.\d+)?)")
+
+
+def parse_cuda_version(text: str) -> str | None:
+    """`CUDA Version: 12.4` from plain `nvidia-smi`'s banner: the newest CUDA the driver runs."""
+    m = _CUDA_RE.search(text or "")
+    return m.group(1) if m else None
+
+
+def cuda_version_key(version: str) -> tuple[int, int]:
+    """`12.4` -> (12, 4), so versions compare as numbers (12.10 > 12.9)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+def run_nvidia_smi_banner(timeout_s: float = 10.0) -> str | None:
+    """Plain `nvidia-smi` (its banner carries the CUDA version), or None without a driver."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        res = subprocess.run([exe], capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
 def run_nvidia_smi(timeout_s: float = 10.0) -> str | None:
     """nvidia-smi's CSV, or None when the tool is missing or fails (a CPU-only machine)."""
     exe = shutil.which("nvidia-smi")
@@ -85,8 +113,10 @@ def build_inventory(
     gpu_types: Sequence[GpuType],
     detect: Callable[[], str | None] = run_nvidia_smi,
     cpu_count: Callable[[], int | None] = os.cpu_count,
+    detect_banner: Callable[[], str | None] = run_nvidia_smi_banner,
 ) -> Inventory:
-    """Declared numbers win; `auto` looks at this machine. Declared counts become indices 0..n-1."""
+    """Declared numbers win; `auto` looks at this machine. Declared counts become indices 0..n-1.
+    The CUDA version is declared, or read from nvidia-smi when GPUs were detected here."""
     if isinstance(spec.gpus, dict):
         gpus = {t: tuple(v) if isinstance(v, list) else tuple(range(v)) for t, v in spec.gpus.items() if v}
         source = "config"
@@ -95,4 +125,7 @@ def build_inventory(
         gpus = group_by_type(parse_nvidia_smi_csv(text), gpu_types) if text else {}
         source = "nvidia-smi" if text is not None else "none (nvidia-smi not found)"
     slots = spec.cpu_slots if isinstance(spec.cpu_slots, int) else (cpu_count() or 1)
-    return Inventory(gpus, slots, source)
+    cuda = spec.cuda_version
+    if cuda is None and source == "nvidia-smi" and gpus:
+        cuda = parse_cuda_version(detect_banner() or "")
+    return Inventory(gpus, slots, source, cuda)

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from podium.catalog.models import CPU, CatalogFile, Engine, GpuType, Platform, RegionSpec, Template
+from podium.core.errors import plain
 
 USABLE_GPU_FRACTION = 0.9  # of a GPU's memory a model may plan for (CUDA context, activations)
 PLACEHOLDERS = frozenset({"model_name", "served_model_name", "weights", "gpu_count", "python"})
@@ -83,7 +84,7 @@ def parse_file(name: str, text: str) -> CatalogFile:
     try:
         return CatalogFile.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{_loc(err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"{_loc(err['loc'])}: {plain(err['msg'])}" for err in e.errors())
         raise CatalogError(f"catalog file {name}: {problems}") from e
 
 

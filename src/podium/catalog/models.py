@@ -106,7 +106,9 @@ class Flavor(Spec):
     memory_gb: float = Field(default=0, ge=0, description="weights + minimal KV cache, over all GPUs")
     args: list[str] = Field(default_factory=list, description="added to both forms' args")
     env: dict[str, str] = Field(default_factory=dict)
-    regions: list[str] = Field(default_factory=lambda: ["local"])
+    regions: list[str] = Field(
+        default_factory=lambda: ["local"], description="where it is offered; not set: every region"
+    )
     gpus: list[GpuOption] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -156,6 +158,11 @@ class Preset(Spec):
 class Platform(Spec):
     name: Name
     gpu_type: str | None = Field(default=None, description="a gpu_types name, or cpu (required, in some file)")
+    aliases: list[Name] = Field(
+        default_factory=list,
+        description="other names the documents use for this platform (e.g. gpu-l40s-a); accepted wherever"
+        " a platform or GPU type is",
+    )
     description: str = ""
     presets: list[Preset] = Field(default_factory=list, description="merged by name across files")
 
@@ -174,6 +181,11 @@ class InventorySpec(Spec):
         default="auto", description="auto, or gpu_type -> count or device indices"
     )
     cpu_slots: int | str = Field(default="auto", description="auto (os.cpu_count()) or a number")
+    cuda_version: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?$",
+        description="the driver's CUDA version (e.g. 12.4); default: nvidia-smi's on this machine, else none",
+    )
 
     @field_validator("gpus", "cpu_slots")
     @classmethod

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from podium.api.deps import Services, services
 from podium.console.pages import login_page, page, principal_of
-from podium.core.errors import PodiumError
+from podium.core.errors import PodiumError, plain
 from podium.core.specs import Compute, EndpointSpec, Scaling, TemplateSource
 
 router = APIRouter(include_in_schema=False)
@@ -79,7 +79,7 @@ async def deploy(
         )
         created = await svc.endpoints.create(spec, "template")
     except ValueError as exc:  # a malformed choice or a spec the model refuses
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        detail = plain(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
         return _form(svc, f"invalid: {detail}")
     except PodiumError as exc:
         return _form(svc, exc.message)

@@ -6,6 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 
+def details_list(message: str, details: Any) -> list[dict[str, Any]]:
+    """Every error's `details` has one shape, whatever the code: a list of objects, each with a
+    `message` and, where one is to blame, a `field` (plus any numbers, e.g. a 409's capacity).
+    A client parses one shape; an error with nothing more to say has an empty list."""
+    if details is None:
+        return []
+    items = details if isinstance(details, list) else [details]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict):
+            out.append({"message": message, **item} if "message" not in item else dict(item))
+        else:
+            out.append({"message": str(item)})
+    return out
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def plain(message: str) -> str:
+    """A validation message without pydantic's Python wording ("Value error, ...")."""
+    for prefix in _PYDANTIC_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 class PodiumError(Exception):
     status = 500
     code = "internal"
@@ -13,7 +40,7 @@ class PodiumError(Exception):
     def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details
+        self.details = details_list(message, details)
 
     def to_json(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}

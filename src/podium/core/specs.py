@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from podium.core.errors import UnreadableSpec
+from podium.core.errors import UnreadableSpec, plain
 from podium.core.ids import APP_NAME_RE
 
 _SIZE_RE = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
@@ -81,9 +81,16 @@ class ScalePolicy(Strict):
     def parse(cls, text: str) -> ScalePolicy:
         """`queue-delay=2`, `request-count=5`, `concurrency=0.7` (CLI form)."""
         kind, _, value = text.partition("=")
+        known = ", ".join(k.value for k in ScalePolicyKind)
         if not value:
             raise ValueError("scale policy must look like queue-delay=SECONDS or request-count=N")
-        return cls(kind=ScalePolicyKind(kind.strip()), value=float(value))
+        if kind.strip() not in {k.value for k in ScalePolicyKind}:
+            raise ValueError(f"unknown scale policy {kind.strip()!r}; policies: {known}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number (e.g. queue-delay=2)") from None
+        return cls(kind=ScalePolicyKind(kind.strip()), value=number)
 
     def __str__(self) -> str:
         return f"{self.kind.value}={self.value:g}"
@@ -174,6 +181,11 @@ class Compute(Strict):
     preset: Short | None = Field(default=None, description="e.g. 1gpu-16vcpu-200gb")
     gpu_type: Short = Field(default="cpu", description="cpu, h100, h200, l40s, ...")
     gpu_count: int = Field(default=0, ge=0, le=64)
+    min_cuda_version: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,3}(\.\d{1,3})?$",
+        description="replicas only go where the driver runs this CUDA version or newer (e.g. 12.4)",
+    )
     disk_size: Short = "250Gi"
     shm_size: Short = "16Gi"
 
@@ -287,5 +299,5 @@ def stored_spec(text: str) -> EndpointSpec:
     try:
         return EndpointSpec.model_validate_json(text)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()[:3]]
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {plain(e['msg'])}" for e in exc.errors()[:3]]
         raise UnreadableSpec("stored spec cannot be read (" + "; ".join(problems) + ")") from None

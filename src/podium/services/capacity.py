@@ -102,6 +102,8 @@ def require_capacity(demand: Demand, inventory: Mapping[str, int] | None, reserv
         raise Conflict(
             verdict.message,
             {
+                "field": "scaling.min_replicas",
+                "message": verdict.message,
                 "region": demand.region,
                 "resource": demand.resource,
                 "needed": verdict.needed,

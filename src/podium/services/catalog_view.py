@@ -66,14 +66,45 @@ class CatalogView:
         """One item per valid (model, flavor, GPU type), as the dedicated-endpoints documents show."""
         if self.catalog is None:
             return []
-        out = []
+        out: list[dict[str, Any]] = []
         for item in _items(self.catalog.templates()):
             data = dump(item)
             if isinstance(data, dict) and "gpu_counts" in data and "model_name" in data:
                 out.append(data)
             elif isinstance(data, dict):
                 out.extend(_flatten_template(data))
+        names = self.platform_names()
+        for t in out:  # the documents' names for the GPU type, accepted as gpu_type too
+            t.setdefault("platforms", names.get(str(t.get("gpu_type")), []))
         return out
+
+    # --- the documents' GPU names --------------------------------------------------------------
+
+    def gpu_type_names(self) -> dict[str, str]:
+        """Platform names and aliases (`gpu-h100-sxm`, `gpu-l40s-a`) -> the GPU type they hold (`h100`).
+
+        The documents name GPUs by platform; Podium's GPU types are short (`h100`). Every place that
+        takes a GPU type maps these names first, so a payload copied from the documents works."""
+        out: dict[str, str] = {}
+        for p in self.platforms():
+            gpu_type = p.get("gpu_type")
+            if not gpu_type or gpu_type == "cpu":
+                continue
+            for name in [p.get("name"), *(p.get("aliases") or [])]:
+                if name:
+                    out[str(name)] = str(gpu_type)
+        return out
+
+    def platform_names(self) -> dict[str, list[str]]:
+        """GPU type -> the platform names (and aliases) that hold it."""
+        out: dict[str, list[str]] = {}
+        for name, gpu_type in self.gpu_type_names().items():
+            out.setdefault(gpu_type, []).append(name)
+        return out
+
+    def gpu_type(self, name: str) -> str:
+        """A GPU type as the catalog names it: a platform name or alias maps to its GPU type."""
+        return self.gpu_type_names().get(name, name)
 
     def describe(self, model_name: str) -> dict[str, Any]:
         """One model with every flavor and GPU option (and, where the catalog renders them, recipes)."""
@@ -117,12 +148,22 @@ class CatalogView:
         try:
             return self.catalog.region(name)
         except Exception as exc:  # the catalog's own NotFound/KeyError: a user error here
-            raise Invalid("compute.region", f"unknown region {name!r}") from exc
+            raise Invalid("compute.region", self.unknown_region(name)) from exc
+
+    def unknown_region(self, name: str) -> str:
+        """The 422 message for a region nobody declared: it lists the valid ones."""
+        names = sorted(str(_get(r, "name")) for r in _items(self.catalog.regions())) if self.catalog else []
+        return f"unknown region {name!r}; regions: {', '.join(names) or 'none'}"
 
     def inventory(self, region_name: str) -> dict[str, int] | None:
         """Units per resource (GPU type -> count, "cpu" -> slots); None when not counted."""
         region = self.region(region_name)
         return None if region is None else self.inventory_of(region)
+
+    def cuda_version(self, region_name: str) -> str | None:
+        """The newest CUDA the region's driver runs (nvidia-smi's banner, or declared); None: unknown."""
+        version = _get(self.region(region_name), "cuda_version")
+        return str(version) if version else None
 
     @staticmethod
     def inventory_of(region: Any) -> dict[str, int] | None:
@@ -145,7 +186,7 @@ class CatalogView:
 
     def platform(self, name: str) -> dict[str, Any]:
         for p in self.platforms():
-            if p.get("name") == name:
+            if p.get("name") == name or name in (p.get("aliases") or []):
                 return p
         known = ", ".join(sorted(str(p.get("name")) for p in self.platforms())) or "none"
         raise Invalid("compute.platform", f"unknown platform {name!r} (known: {known})")

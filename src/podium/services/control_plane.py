@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podium.core.errors import Invalid, NotFound
+from podium.catalog.inventory import cuda_version_key
+from podium.core.errors import Conflict, Invalid, NotFound
 from podium.core.specs import EndpointSpec
-from podium.services.capacity import demand_of, require_capacity, reservations
+from podium.services.capacity import CPU, demand_of, require_capacity, reservations
 from podium.services.catalog_view import CatalogLike, CatalogView
 from podium.services.references import secret_refs, selector_ref, volume_refs
 from podium.services.secrets import SecretService, load_master_key, registry_aad
@@ -56,6 +57,46 @@ class ControlPlane:
         await self.check_references(spec)
         self.check_capacity(spec, others)
         return spec
+
+    def canonical_gpu(self, spec: EndpointSpec) -> EndpointSpec:
+        """The documents' GPU names (`gpu-h100-sxm`) -> the catalog's GPU type (`h100`), before any check."""
+        c = spec.compute
+        gpu_type = self.catalog.gpu_type(c.gpu_type)
+        if gpu_type == c.gpu_type:
+            return spec
+        return spec.model_copy(update={"compute": c.model_copy(update={"gpu_type": gpu_type})})
+
+    def check_hardware(self, spec: EndpointSpec) -> None:
+        """Refuse at once what no replica could ever get, even with min 0 (else the first request would
+        wait out the cold-start timeout): a GPU type the region has none of, a CUDA version its driver
+        does not run, or a CUDA version without a GPU."""
+        c = spec.compute
+        wants_gpu = c.gpu_type != CPU and c.gpu_count > 0
+        if c.min_cuda_version is not None and not wants_gpu:
+            raise Invalid(
+                "compute.min_cuda_version",
+                f"CUDA {c.min_cuda_version} needs a GPU; this endpoint asks for none (gpu_type {c.gpu_type!r},"
+                f" gpu_count {c.gpu_count})",
+            )
+        if not wants_gpu or self.catalog.catalog is None:
+            return
+        inventory = self.catalog.inventory(c.region)
+        if inventory is None:
+            return  # a region that does not count (elastic): nothing to say up front
+        if inventory.get(c.gpu_type, 0) == 0:
+            raise Conflict(
+                f"cannot place {c.gpu_type} GPUs: region {c.region!r} has capacity 0 of them (inventory:"
+                f" {inventory_text(inventory)}); choose a GPU type the region has (GET /v0/regions)",
+                [{"field": "compute.gpu_type", "message": "not in the region's inventory", "inventory": inventory}],
+            )
+        if c.min_cuda_version is not None:
+            have = self.catalog.cuda_version(c.region)
+            if have is None or cuda_version_key(have) < cuda_version_key(c.min_cuda_version):
+                found = f"its driver runs CUDA {have}" if have else "it reports no CUDA version (no driver found)"
+                raise Conflict(
+                    f"region {c.region!r} cannot run CUDA {c.min_cuda_version}: {found}",
+                    [{"field": "compute.min_cuda_version", "message": found, "cuda_version": have}],
+                )
 
     def apply_platform(self, spec: EndpointSpec) -> EndpointSpec:
         """`--platform` implies the GPU type, `--preset` the GPU count; a contradiction is a 422."""
@@ -132,6 +173,12 @@ class ControlPlane:
             for row, spec in endpoints
             if not row.deleting and any(src in (volume_id, name) for _, src in volume_refs(spec))
         ]
+
+
+def inventory_text(inventory: dict[str, int]) -> str:
+    """`h100 x2, cpu slots 16` (GPU types with none left out)."""
+    gpus = [f"{t} x{n}" for t, n in sorted(inventory.items()) if t != CPU and n]
+    return ", ".join([*(gpus or ["no GPUs"]), f"cpu slots {inventory.get(CPU, 0)}"])
 
 
 def build_control_plane(settings: Settings, store: Store, catalog: CatalogLike | None) -> ControlPlane:

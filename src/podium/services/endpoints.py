@@ -104,11 +104,15 @@ class EndpointService:
         return [spec for _, spec in readable(rows)]
 
     async def _admit(self, spec: EndpointSpec, exclude_id: str | None, capacity: bool = True) -> EndpointSpec:
+        """`capacity`: the hardware changed (create, or a PATCH of compute/scaling): check the region."""
+        if self.plane is not None:  # before validation: the documents' names and a platform's GPU count
+            spec = self.plane.apply_platform(self.plane.canonical_gpu(spec))
         self.validate_source(spec)
         if self.plane is None:
             return spec
-        spec = self.plane.apply_platform(spec)
         await self.plane.check_references(spec)
+        if capacity:
+            self.plane.check_hardware(spec)
         if capacity and demand_of(spec).total:  # min 0 or stopped reserves nothing: skip the scan
             self.plane.check_capacity(spec, await self._others(exclude_id))
         return spec
@@ -119,7 +123,7 @@ class EndpointService:
 
     async def _create(self, spec: EndpointSpec, kind: str) -> Created:
         spec = await self._admit(spec, None)
-        app_name = spec.app_name or new_app_name(spec.name)
+        app_name = spec.app_name or await self._default_app_name(spec.name)
         if spec.app_name and await self.store.find_endpoint(spec.app_name):
             raise Conflict(f"app_name {spec.app_name!r} is already taken", {"field": "app_name"})
         token, token_hash = await self._endpoint_token(spec)
@@ -150,6 +154,13 @@ class EndpointService:
         await self.store.add_endpoint(row, event=("created", f"endpoint {spec.name!r} created ({kind})"))
         self.hint(row.id)
         return Created(EndpointRecord(row, spec, []), token)
+
+    async def _default_app_name(self, name: str) -> str:
+        """The endpoint's name when it is a valid, unused app name (`/e/my-chatbot/` is what a user
+        guesses); else the name's slug with a random suffix."""
+        if APP_NAME_RE.match(name) and await self.store.find_endpoint(name) is None:
+            return name
+        return new_app_name(name)
 
     async def _endpoint_token(self, spec: EndpointSpec) -> tuple[str | None, str | None]:
         """(token to show once, its hash): given, from the secret's AUTH_TOKEN, or generated."""
@@ -263,7 +274,8 @@ class EndpointService:
             raise Invalid("region", "region is immutable; create a new endpoint in the other region")
         if spec.app_name != current.spec.app_name:
             raise Invalid("app_name", "app_name is immutable")
-        spec = await self._admit(spec, current.row.id, capacity=demand_of(spec) != demand_of(current.spec))
+        hardware = demand_of(spec) != demand_of(current.spec) or spec.compute != current.spec.compute
+        spec = await self._admit(spec, current.row.id, capacity=hardware)
         token, token_hash = None, current.row.auth_token_sha256
         keeps_token = spec.auth.mode == current.spec.auth.mode == AuthMode.TOKEN and not (
             spec.auth.token or spec.auth.token_secret

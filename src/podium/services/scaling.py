@@ -51,4 +51,11 @@ class StoreScalingAdapter:
             endpoint_id, desired_replicas=desired, desired_reason=reason, updated_at=row.updated_at
         )
         if before != desired:
-            await self.store.add_event(endpoint_id, "scaled", f"desired replicas {before} -> {desired}: {reason}")
+            await self.store.add_event(
+                endpoint_id, "scaled", f"desired replicas {_count(before)} -> {desired}: {reason}"
+            )
+
+
+def _count(desired: int | None) -> str:
+    """A desired count for people: None (never decided yet) reads as the minimum it stands for."""
+    return "min" if desired is None else str(desired)

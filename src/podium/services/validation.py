@@ -6,11 +6,13 @@ from typing import Protocol
 
 from podium.core.errors import Invalid, PodiumError
 from podium.core.specs import EndpointSpec
+from podium.services.catalog_view import CatalogLike, CatalogView
 
 
 class TemplateCatalog(Protocol):
     def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> object: ...
     def region(self, name: str) -> object: ...
+    def regions(self) -> object: ...
 
 
 _SPEC_FIELDS = {
@@ -23,7 +25,7 @@ _SPEC_FIELDS = {
 
 
 class SourceValidator:
-    def __init__(self, catalog: TemplateCatalog | None, runtime_name: str) -> None:
+    def __init__(self, catalog: CatalogLike | None, runtime_name: str) -> None:
         self.catalog = catalog
         self.runtime_name = runtime_name
 
@@ -32,7 +34,7 @@ class SourceValidator:
             try:
                 self.catalog.region(spec.compute.region)
             except Exception as exc:
-                raise Invalid("compute.region", f"unknown region {spec.compute.region!r}") from exc
+                raise Invalid("compute.region", CatalogView(self.catalog).unknown_region(spec.compute.region)) from exc
         if spec.container is not None:
             if self.runtime_name == "local" and not spec.container.command:
                 raise Invalid(

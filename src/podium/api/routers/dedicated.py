@@ -61,7 +61,10 @@ async def create_dedicated(
     plane: ControlPlane = Depends(control_plane),
     _: object = Depends(require("admin")),
 ) -> DedicatedOut:
-    """Create from a template; the answer carries `endpoint_id` and `routing_key` (the `model` to call)."""
+    """Create from a template; the answer carries `endpoint_id` and `routing_key` (the `model` to call).
+    `gpu_type` may be the documents' platform name (`gpu-h100-sxm`)."""
+    if body.gpu_type is not None:
+        body = body.model_copy(update={"gpu_type": plane.catalog.gpu_type(body.gpu_type)})
     gpu_type, gpu_count = _default_gpu(plane, body)
     try:
         spec = validated(spec_document(body, gpu_type, gpu_count))

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from podium.api.deps import Services, data_plane_urls, require, services
 from podium.api.schemas import EndpointOut, EndpointsOut, EventOut, EventsOut, deep_merge, endpoint_out
-from podium.core.errors import Invalid
+from podium.core.errors import Invalid, plain
 from podium.core.specs import EndpointSpec
 from podium.services.tokens import Principal
 
@@ -27,7 +27,7 @@ def validated(data: dict[str, Any]) -> EndpointSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
-        raise Invalid(field, err["msg"]) from exc
+        raise Invalid(field, plain(err["msg"])) from exc
 
 
 def live_decision(out: EndpointOut, svc: Services) -> EndpointOut:
