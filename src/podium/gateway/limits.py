@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from podium.gateway.http import Headers
+
 
 class TokenBucket:
     __slots__ = ("capacity", "level", "per_second", "updated")
@@ -60,3 +62,17 @@ class HttpLimits:
     max_url_bytes: int = 16 * 1024  # 414 beyond
     head_timeout_s: float = 10.0  # from accept (first request) or first byte (later ones) to a complete head; 408
     linger_s: float = 2.0  # after a rejection: how long unread request bytes are drained before closing
+
+
+class Rejected(Exception):
+    """A request over a limit, raised in the listener's parser callbacks: answer `status`, close."""
+
+    def __init__(self, status: int, message: bytes) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def head_size(url: bytes, headers: Headers) -> int:
+    """The bytes of a request head as the limit counts them: URL, names, values, separators."""
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import httptools
 
 from podium.gateway.http import Headers, Request, status_line
-from podium.gateway.limits import HttpLimits
+from podium.gateway.limits import HttpLimits, Rejected, head_size
 
 log = logging.getLogger("podium.gateway")
 
@@ -155,9 +155,9 @@ class Connection(asyncio.Protocol):
             return
         except httptools.HttpParserCallbackError as exc:  # one of our callbacks raised
             reason = exc.__context__
-            if not isinstance(reason, _Reject):
+            if not isinstance(reason, Rejected):
                 log.error("error while parsing a request", exc_info=reason)
-                reason = _Reject(500, b"internal error")
+                reason = Rejected(500, b"internal error")
             self._reject(reason.status, reason.message)
             return
         except httptools.HttpParserError:
@@ -216,7 +216,7 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self.state.max_url_bytes:
-            raise _Reject(414, b"request URL too long")
+            raise Rejected(414, b"request URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
@@ -226,15 +226,15 @@ class Connection(asyncio.Protocol):
         state = self.state
         headers = self._headers
         if len(headers) > state.max_headers:
-            raise _Reject(431, b"too many request headers")
+            raise Rejected(431, b"too many request headers")
         # a head within one chunk no bigger than the limit is within it (the common case: nothing to add up)
         if (headers is self._spanning or self._chunk_len > state.max_head_bytes) and self._head_too_large():
-            raise _Reject(431, b"request headers too large")
+            raise Rejected(431, b"request headers too large")
         expect = False
         for name, value in headers:  # == on bytes: no hash of each name (cheaper than a set here)
             if name == b"content-length":  # digits only (the parser checked): fewer than the cap's are less
                 if len(value) >= state.max_body_digits and int(value) > state.max_body_bytes:
-                    raise _Reject(413, b"request body too large")
+                    raise Rejected(413, b"request body too large")
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"
         if expect and self.transport is not None:
@@ -246,7 +246,7 @@ class Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self.state.max_body_bytes:
-            raise _Reject(413, b"request body too large")
+            raise Rejected(413, b"request body too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -404,17 +404,3 @@ class Connection(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._spanning = self._late = None
-
-
-class _Reject(Exception):
-    """Raised in a parser callback: answer `status` with `message` and close."""
-
-    def __init__(self, status: int, message: bytes) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-
-
-def head_size(url: bytes, headers: Headers) -> int:
-    """The bytes of a request head as the limit counts them: URL, names, values, separators."""
-    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
