@@ -30,8 +30,8 @@ async def test_status_block_shows_replicas_gpus_and_the_autoscaler(api) -> None:
     status = (await client.get(f"/v0/endpoints/{ep['id']}")).json()["status"]
     assert [i["id"] for i in status["instances"]] == ["rep-1"]  # ended replicas are history, not instances
     inst = status["instances"][0]
-    assert (inst["state"], inst["address"], inst["public_ip"], inst["port"], inst["gpus"]) == (
-        "ready", "127.0.0.1:20001", "127.0.0.1", 20001, [0, 1],
+    assert (inst["state"], inst["address"], inst["public_ip"], inst["private_ip"], inst["port"], inst["gpus"]) == (
+        "ready", "127.0.0.1:20001", "127.0.0.1:20001", "127.0.0.1", 20001, [0, 1],
     )  # fmt: skip
     assert status["state"] == "scaling" and status["last_error"] == "boom" and status["billable"] is True
     assert (status["desired_replicas"], status["autoscaler_reason"]) == (3, "queue delay 2.5s > 2s")

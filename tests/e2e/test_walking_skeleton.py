@@ -17,7 +17,8 @@ def test_create_call_stream_and_delete(podium: Podium) -> None:
     assert [e["id"] for e in listed] == [ep["id"]]
     assert podium.cli("endpoint", "wait", ep["id"], "--for", "serving", "--timeout", "30").stdout.strip() == "serving"
     served = podium.wait_state(ep["id"], "serving")
-    assert served["status"]["instances"][0]["public_ip"] == "127.0.0.1"
+    instance = served["status"]["instances"][0]
+    assert instance["public_ip"] == instance["address"] == f"127.0.0.1:{instance['port']}"  # curl-able as is
     assert podium.cli_json("endpoint", "get", ep["id"])["status"]["state"] == "serving"
 
     client = openai.OpenAI(base_url=f"{podium.url}/v1", api_key=ADMIN)

@@ -16,6 +16,10 @@ class Out(BaseModel):
 
 
 class InstanceOut(Out):
+    """`public_ip` carries the port too (`127.0.0.1:20001`): the serverless document's recipe is
+    `curl http://<public_ip>/v1/chat/completions`, and on one machine every replica has its own port,
+    so a bare IP would reach nothing. `private_ip` is the bare host, `port` the port, `address` both."""
+
     id: str
     state: str
     address: str | None
@@ -122,7 +126,7 @@ def _instance(r: Any) -> InstanceOut:
         id=r.id,
         state=r.state,
         address=r.address,
-        public_ip=host or None,
+        public_ip=r.address if host else None,  # host:port, what `curl http://<public_ip>/...` needs
         private_ip=host or None,
         port=int(port) if port.isdigit() else None,
         gpus=[int(g) for g in r.gpus.split(",")] if r.gpus else [],
