@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from podium.catalog import Catalog, parse_nvidia_smi_csv
-from podium.catalog.inventory import DetectedGpu, build_inventory, gpu_type_of, run_nvidia_smi
+from podium.catalog.inventory import (
+    DetectedGpu,
+    build_inventory,
+    cuda_version_key,
+    gpu_type_of,
+    parse_cuda_version,
+    run_nvidia_smi,
+    run_nvidia_smi_banner,
+)
 from podium.catalog.models import InventorySpec
 
 H100_NODE = """index, name, memory.total [MiB]
@@ -90,3 +98,27 @@ def test_run_nvidia_smi_on_this_machine() -> None:
     text = run_nvidia_smi(timeout_s=10)
     if text is not None:
         assert parse_nvidia_smi_csv(text), text
+
+
+BANNER = """+-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
+|-----------------------------------------+------------------------+----------------------+
+"""
+
+
+def test_cuda_version_from_the_banner_or_declared() -> None:
+    assert parse_cuda_version(BANNER) == "12.4" and parse_cuda_version("no driver") is None
+    assert cuda_version_key("12.10") > cuda_version_key("12.9") > cuda_version_key("12")
+    detected = build_inventory(InventorySpec(), GPU_TYPES, detect=lambda: MIXED, detect_banner=lambda: BANNER)
+    assert detected.cuda_version == "12.4"
+    no_gpu = build_inventory(InventorySpec(), GPU_TYPES, detect=lambda: None, detect_banner=lambda: BANNER)
+    assert no_gpu.cuda_version is None  # no GPU here: no driver to speak of
+    declared = build_inventory(InventorySpec(gpus={"h100": 2}, cuda_version="12.8"), GPU_TYPES)
+    assert declared.cuda_version == "12.8"
+
+
+def test_run_nvidia_smi_banner_on_this_machine() -> None:
+    """None on a CPU-only machine; where the tool exists, its banner names the CUDA version."""
+    text = run_nvidia_smi_banner(timeout_s=10)
+    if text is not None:
+        assert parse_cuda_version(text), text
