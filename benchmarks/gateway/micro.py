@@ -19,9 +19,9 @@ import time
 from typing import Any
 
 from podium.gateway.app import Gateway
-from podium.gateway.listener import Connection, ListenerState
 from podium.gateway.routes import EndpointRoute, ReplicaRoute
 from podium.gateway.upstream import UpstreamConnection
+from podium.http.listener import Connection, ListenerState
 
 BODY = b'{"model":"fake-model","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
 REQUEST = (

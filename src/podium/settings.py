@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podium.gateway.limits import HttpLimits
+from podium.http.limits import HttpLimits
 
 
 def default_data_dir() -> Path:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from podium.gateway.http import connection_options
+from podium.http.message import connection_options
 from tests.gateway.conftest import FakeReplica, Harness, make_route
 
 CHAT = {"model": "my-model", "messages": [{"role": "user", "content": "hi"}]}

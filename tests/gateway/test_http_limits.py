@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from podium.gateway.app import Gateway
-from podium.gateway.http import Request
-from podium.gateway.limits import HttpLimits
-from podium.gateway.listener import Connection, ListenerState
 from podium.gateway.server import serve
+from podium.http.limits import HttpLimits
+from podium.http.listener import Connection, ListenerState
+from podium.http.message import Request
 from tests.conftest import PYTHON, free_port
 from tests.gateway.conftest import FakeReplica, make_route
 from tests.gateway.test_listener import control_plane
@@ -282,7 +282,7 @@ MIB = 1 << 20
 SERVER = """
 import asyncio, sys
 from podium.gateway.app import Gateway
-from podium.gateway.limits import HttpLimits
+from podium.http.limits import HttpLimits
 from podium.gateway.server import serve
 
 async def fallback(scope, receive, send):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from podium.gateway.auth import TokenBook
-from podium.gateway.limits import TokenBucket
+from podium.gateway.ratelimit import TokenBucket
 from podium.gateway.routes import PlatformToken
 from podium.roles.shares import split_rates, worth_republishing
 

@@ -1,9 +1,11 @@
-"""The gateway: auth -> route -> (hold/queue) -> balancer -> proxy, plus stats, as one object.
+"""The gateway: admission (route -> auth -> rate) -> fast relay, or hold/queue -> balancer -> proxy.
 
 The control side pushes routes and tokens in (`set_route`, `remove_route`,
 `set_platform_tokens`); the autoscaler reads `stats()`; the controller drains replicas with
-`replica_in_flight()`. Requests come in through `handle()` (the built-in fast server) or as
-plain ASGI (`__call__`). No threads, no globals: all state hangs off this instance.
+`replica_in_flight()`. Requests come in through `handle_fast()` then `handle()` (the built-in
+listener of podium.http) or as plain ASGI (`__call__`). Each is admitted once (admission.py);
+the fast relay (fastpath.py) and the proxy are handed what they use, never this object.
+No threads, no globals: all state hangs off this instance.
 """
 
 from __future__ import annotations
@@ -16,26 +18,27 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from podium.core.stats import EndpointStats
-from podium.gateway.asgi import serve_asgi
+from podium.gateway.admission import UNROUTED, Admission, Admitted, Refused
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
 from podium.gateway.deadlines import Deadlines
-from podium.gateway.errors import JSON_HEADERS, GatewayError, rate_limited, unauthorized
-from podium.gateway.fastpath import try_fast
-from podium.gateway.http import Request, Responder
-from podium.gateway.listener import Connection
+from podium.gateway.errors import JSON_HEADERS, GatewayError, unauthorized
+from podium.gateway.fastpath import FastRelay
 from podium.gateway.metrics import EndpointMetrics, render_prometheus
 from podium.gateway.proxy import Proxy
 from podium.gateway.routes import EndpointRoute, PlatformToken
 from podium.gateway.routing import MODEL_PATHS, RouteTable
 from podium.gateway.upstream import UpstreamPool
+from podium.http.asgi import serve_asgi
+from podium.http.listener import Connection, RequestHandler
+from podium.http.message import Request, Responder
+from podium.http.respond import ConnResponder
 
 log = logging.getLogger("podium.gateway")
 
 GATEWAY_PREFIXES = ("/v1/", "/e/")
 METRICS_PATH = "/metrics"
 PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
-UNROUTED = "-"  # metrics label for requests that matched no endpoint
 
 
 def is_gateway_path(path: str) -> bool:
@@ -68,6 +71,10 @@ class Gateway:
         self._upstream = UpstreamPool(max_idle_per_address=max_idle_per_replica, connect_timeout_s=connect_timeout_s)
         self._proxy = Proxy(self._upstream, clock)
         self._deadlines = Deadlines(clock)
+        self._admission = Admission(
+            self._routes, self._tokens, self._pools, self._metrics, clock=clock, wall_clock=wall_clock
+        )
+        self._relay = FastRelay(self._upstream, self._deadlines, clock, self._general_path)
 
     # -- control side ----------------------------------------------------------------------
     def set_route(self, route: EndpointRoute) -> None:
@@ -144,24 +151,55 @@ class Gateway:
     async def handle(self, request: Request, out: Responder) -> None:
         """Answer one request; never raises except CancelledError (client gone)."""
         started_at = self._clock()
-        metrics = self._metrics[UNROUTED]
+        if request.path == METRICS_PATH or request.path == "/v1/models":
+            await self._answer(None, request, out, started_at)
+            return
+        try:
+            verdict: Admitted | Refused = self._admission.admit(request)
+        except Refused as refused:
+            verdict = refused
+        await self._answer(verdict, request, out, started_at)
+
+    def handle_fast(self, conn: Connection, request: Request) -> bool:
+        """Admit a relayed request and relay it by callbacks if nothing has to wait, else hand the
+        admitted request to the general path in a task; False: not a relayed path, use `handle`."""
+        path = request.path
+        if not (path.startswith("/e/") or (path in MODEL_PATHS and request.method == "POST")):
+            return False
+        started_at = self._clock()
+        try:
+            admitted = self._admission.admit(request)
+        except Refused as refused:
+            conn.spawn(request, self._general_path(refused, started_at))
+            return True
+        if self._relay.try_relay(conn, request, admitted, started_at):
+            self.fast_hits += 1
+        else:
+            conn.spawn(request, self._general_path(admitted, started_at))
+        return True
+
+    def _general_path(self, verdict: Admitted | Refused, started_at: float) -> RequestHandler:
+        """The rest of an admitted (or refused) request's answer, as a listener handler."""
+
+        async def answer(conn: Connection, request: Request) -> None:
+            await self._answer(verdict, request, ConnResponder(conn), started_at)
+
+        return answer
+
+    async def _answer(
+        self, verdict: Admitted | Refused | None, request: Request, out: Responder, started_at: float
+    ) -> None:
+        """Answer by the verdict (None: the gateway's own paths, /metrics and /v1/models)."""
+        metrics = self._metrics[UNROUTED] if verdict is None else verdict.metrics
         status = 500
         try:
-            if request.path == METRICS_PATH:
+            if verdict is None:
                 status = 200
-                await out.send_full(200, list(PROMETHEUS_HEADERS), self._render_metrics())
+                await self._own_path(request, out)
                 return
-            if request.path == "/v1/models":
-                status = 200
-                await self._list_models(request, out)
-                return
-            routed = self._routes.resolve(request)
-            route = routed.route
-            metrics = self._metrics[route.endpoint_id]
-            metrics.last_request_at = self._wall()
-            self._check_token(route, request)
-            pool = self._pools[route.endpoint_id]
-            status = await self._proxy.forward(pool, routed, request, out, started_at, metrics)
+            if isinstance(verdict, Refused):
+                raise verdict.error
+            status = await self._proxy.forward(verdict.pool, verdict.routed, request, out, started_at, metrics)
         except GatewayError as exc:
             status = exc.status
             if exc.code:
@@ -188,40 +226,11 @@ class Gateway:
         finally:
             metrics.finished(status, self._clock() - started_at, self._clock())
 
-    def handle_fast(self, conn: Connection, request: Request) -> bool:
-        """Start relaying `request` by callbacks if nothing has to wait; False: use `handle`."""
-        path = request.path
-        if not (path.startswith("/e/") or (path in MODEL_PATHS and request.method == "POST")):
-            return False
-        try:
-            routed = self._routes.resolve(request)
-        except GatewayError:
-            return False  # the general path answers it
-        route = routed.route
-        if route.auth_token_sha256 is not None or self._tokens.has_limits:
-            digest = self._digest_of(request)
-            if not self._tokens.allows(route, digest) or self._tokens.is_limited(digest):
-                return False  # the general path answers 401, or counts the request against the token's rate
-        if try_fast(self, conn, request, routed):
-            self.fast_hits += 1
-            return True
-        return False
-
-    def _digest_of(self, request: Request) -> str | None:
-        token = bearer_token(request.header(b"authorization"))
-        return self._tokens.digest(token) if token is not None else None
-
-    def _check_token(self, route: EndpointRoute, request: Request) -> None:
-        """401 unless the caller may use `route`; 429 when it presents a known rate-limited token over its
-        rate, whatever the endpoint's auth mode (a limit follows the token, not the endpoint)."""
-        if route.auth_token_sha256 is None and not self._tokens.has_limits:
-            return
-        digest = self._digest_of(request)
-        if not self._tokens.allows(route, digest):
-            raise unauthorized()
-        wait = self._tokens.over_limit(digest, self._clock())
-        if wait is not None:
-            raise rate_limited(wait)
+    async def _own_path(self, request: Request, out: Responder) -> None:
+        if request.path == METRICS_PATH:
+            await out.send_full(200, list(PROMETHEUS_HEADERS), self._render_metrics())
+        else:
+            await self._list_models(request, out)
 
     async def _list_models(self, request: Request, out: Responder) -> None:
         token = bearer_token(request.header(b"authorization"))

@@ -16,8 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
-from podium.gateway.limits import TokenBucket
 from podium.gateway.metrics import RateWindow
+from podium.gateway.ratelimit import TokenBucket
 from podium.gateway.routes import EndpointRoute, PlatformToken
 
 INFERENCE_SCOPES = frozenset({"inference", "admin"})

@@ -17,36 +17,67 @@ the request down the general path, which retries on a fresh connection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from podium.gateway.admission import Admitted
 from podium.gateway.balancer import Lease
+from podium.gateway.deadlines import Deadlines
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.http import NO_BODY, NOT_FORWARDED_DOWN, Request, response_head, without_hop_by_hop
-from podium.gateway.listener import Connection
-from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.proxy import content_length, request_head
-from podium.gateway.routing import Routed
-from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError
+from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
+from podium.http.framing import LAST_CHUNK, chunk, frame
+from podium.http.listener import Connection, RequestHandler
+from podium.http.message import NO_BODY, NOT_FORWARDED_DOWN, Request, without_hop_by_hop
 
-if TYPE_CHECKING:
-    from podium.gateway.app import Gateway
+# the general path for a request already admitted: what the fast path hands over when it cannot relay
+GeneralPath = Callable[[Admitted, float], RequestHandler]
 
-CHUNKED = b"transfer-encoding: chunked\r\n"
-CLOSE = b"connection: close\r\n"
+
+class FastRelay:
+    """What the fast path is handed by the gateway: the upstream pool, the deadlines, the clocks,
+    and the general path to hand a request to when it cannot be relayed by callbacks."""
+
+    __slots__ = ("clock", "deadlines", "general", "upstream")
+
+    def __init__(
+        self, upstream: UpstreamPool, deadlines: Deadlines, clock: Callable[[], float], general: GeneralPath
+    ) -> None:
+        self.upstream = upstream
+        self.deadlines = deadlines
+        self.clock = clock
+        self.general = general
+
+    def try_relay(self, conn: Connection, request: Request, admitted: Admitted, started_at: float) -> bool:
+        """Relay `request` by callbacks if a slot and a pooled connection are free right now."""
+        pool = admitted.pool
+        if pool.queued:
+            return False
+        lease = pool.try_reserve()
+        if lease is None:
+            return False
+        up = self.upstream.idle(lease.replica.address)
+        if up is None:
+            lease.release()
+            return False
+        exchange = FastExchange(self, conn, request, up, lease, admitted, started_at)
+        conn.exchange = exchange
+        exchange.deadline_key = self.deadlines.add(exchange, admitted.routed.route.request_timeout_s)
+        up.start(request_head(request, admitted.routed, lease.replica.address) + admitted.routed.body, exchange)
+        return True
 
 
 class FastExchange:
     """One request relayed by callbacks between a client connection and a replica connection."""
 
     __slots__ = (
+        "admitted",
         "chunked",
         "clock",
         "conn",
         "deadline_key",
         "finished",
-        "gateway",
         "lease",
         "metrics",
+        "relay",
         "request",
         "started",
         "started_at",
@@ -56,23 +87,23 @@ class FastExchange:
 
     def __init__(
         self,
-        gateway: Gateway,
+        relay: FastRelay,
         conn: Connection,
         request: Request,
         up: UpstreamConnection,
         lease: Lease,
-        metrics: EndpointMetrics,
+        admitted: Admitted,
         started_at: float,
-        clock: Callable[[], float],
     ) -> None:
-        self.gateway = gateway
+        self.relay = relay
         self.conn = conn
         self.request = request
         self.up = up
         self.lease = lease
-        self.metrics = metrics
+        self.admitted = admitted
+        self.metrics = admitted.metrics
         self.started_at = started_at
-        self.clock = clock
+        self.clock = relay.clock
         self.started = False
         self.chunked = False
         self.finished = False
@@ -92,30 +123,22 @@ class FastExchange:
             headers = without_hop_by_hop(up.headers, NOT_FORWARDED_DOWN)
             if conn.head_only or status in NO_BODY:
                 length = content_length(up.headers) if status not in NO_BODY else None
-                framing = b"content-length: %d\r\n" % length if length is not None else b""
-                conn.write(response_head(status, headers, self._close_flag(framing) + b"\r\n"))
+                conn.write(frame(conn, status, headers, length, body=False)[0])
                 self._finish(False)
                 return
             if up.complete:
                 body = up.take_body()
-                framing = b"content-length: %d\r\n" % len(body)
-                conn.write(response_head(status, headers, self._close_flag(framing) + b"\r\n") + body)
+                conn.write(frame(conn, status, headers, len(body))[0] + body)
                 self._finish(True)
                 return
-            length = content_length(up.headers)
-            if length is not None:
-                framing = b"content-length: %d\r\n" % length
-            elif conn.http10:
-                framing, conn.keep_alive = b"", False
-            else:
-                framing, self.chunked = CHUNKED, True
-            conn.write(response_head(status, headers, self._close_flag(framing) + b"\r\n"))
+            head, self.chunked = frame(conn, status, headers, content_length(up.headers))
+            conn.write(head)
         data = up.take_body()
         if data:
-            conn.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+            conn.write(chunk(data) if self.chunked else data)
         if up.complete:
             if self.chunked:
-                conn.write(b"0\r\n\r\n")
+                conn.write(LAST_CHUNK)
             self._finish(True)
         elif conn.write_paused and up.transport is not None:
             up.transport.pause_reading()  # resumed by client_writable()
@@ -132,7 +155,7 @@ class FastExchange:
             # a pooled connection the replica had just closed: the general path retries afresh
             self._finish(False, count=False, advance=False)
             self.conn.exchange = None
-            self.conn.spawn(self.request)
+            self.conn.spawn(self.request, self.relay.general(self.admitted, self.started_at))
             return
         self.metrics.error("replica_failed")
         self._answer_error(bad_gateway(str(exc)))
@@ -170,18 +193,14 @@ class FastExchange:
     def _answer_error(self, err: GatewayError) -> None:
         self.status = err.status
         body = err.body()
-        framing = b"content-length: %d\r\n" % len(body)
-        self.conn.write(response_head(err.status, err.headers(), self._close_flag(framing) + b"\r\n") + body)
+        self.conn.write(frame(self.conn, err.status, err.headers(), len(body))[0] + body)
         self._finish(False)
-
-    def _close_flag(self, framing: bytes) -> bytes:
-        return framing if self.conn.keep_alive else framing + CLOSE
 
     def _finish(self, reusable: bool, count: bool = True, advance: bool = True) -> None:
         if self.finished:
             return
         self.finished = True
-        self.gateway._deadlines.remove(self, self.deadline_key)
+        self.relay.deadlines.remove(self, self.deadline_key)
         self.lease.release()
         self.up.finish(reusable)
         if count:
@@ -189,26 +208,3 @@ class FastExchange:
             self.metrics.finished(self.status, now - self.started_at, now)
         if advance:
             self.conn.exchange_done(self)
-
-
-def try_fast(gateway: Gateway, conn: Connection, request: Request, routed: Routed) -> bool:
-    """Relay `request` by callbacks if a slot and a pooled connection are free right now."""
-    route = routed.route
-    pool = gateway._pools.get(route.endpoint_id)
-    if pool is None or pool.queued:
-        return False
-    lease = pool.try_reserve()
-    if lease is None:
-        return False
-    up = gateway._upstream.idle(lease.replica.address)
-    if up is None:
-        lease.release()
-        return False
-    clock = gateway._clock
-    metrics = gateway._metrics[route.endpoint_id]
-    metrics.last_request_at = gateway._wall()
-    exchange = FastExchange(gateway, conn, request, up, lease, metrics, clock(), clock)
-    conn.exchange = exchange
-    exchange.deadline_key = gateway._deadlines.add(exchange, route.request_timeout_s)
-    up.start(request_head(request, routed, lease.replica.address) + routed.body, exchange)
-    return True

@@ -14,7 +14,10 @@ from collections.abc import Callable
 
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.http import (
+from podium.gateway.metrics import EndpointMetrics
+from podium.gateway.routing import Routed
+from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
+from podium.http.message import (
     FORWARDING,
     HANDLED_UP,
     NOT_FORWARDED_DOWN,
@@ -25,9 +28,6 @@ from podium.gateway.http import (
     connection_options,
     without_hop_by_hop,
 )
-from podium.gateway.metrics import EndpointMetrics
-from podium.gateway.routing import Routed
-from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 
 NO_BODY_STATUSES = frozenset({204, 304})
 

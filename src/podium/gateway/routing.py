@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import orjson
 
 from podium.gateway.errors import GatewayError, bad_request, not_found, stopped
-from podium.gateway.http import Request
 from podium.gateway.routes import EndpointRoute
+from podium.http.message import Request
 
 MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 

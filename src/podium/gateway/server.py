@@ -4,27 +4,24 @@
 the console) goes to the control plane's ASGI app. Signals stay with the caller: `serve`
 returns when `should_exit` is set.
 
-Two listeners, same behaviour: "fast" (default; the built-in httptools server of listener.py)
-and "uvicorn" (uvicorn + a path dispatcher; kept for comparison and as a fallback).
+Two listeners, same behaviour: "fast" (default; the built-in server of podium.http) and
+"uvicorn" (uvicorn + a path dispatcher; kept for comparison and as a fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import time
-from collections.abc import Generator
 from typing import Any
 
-import uvicorn
-
 from podium.gateway.app import Gateway, is_gateway_path
-from podium.gateway.asgi import limit_body
-from podium.gateway.http import Request
-from podium.gateway.limits import HttpLimits
-from podium.gateway.listener import Connection, ListenerState
-from podium.gateway.respond import ConnResponder, run_asgi
+from podium.http.asgi import limit_body
+from podium.http.asgi_host import run_asgi
+from podium.http.limits import HttpLimits
+from podium.http.listener import Connection
+from podium.http.message import Request
+from podium.http.respond import ConnResponder
+from podium.http.server import serve_listener, serve_uvicorn
 
 ASGIApp = Any  # an ASGI 3 callable: (scope, receive, send) -> Awaitable[None]
 
@@ -50,103 +47,26 @@ async def serve(
         limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     if listener == "uvicorn":
         app = limit_body(dispatcher(gateway, fallback), limits.max_body_bytes)
-        await _serve_uvicorn(app, host, port, started, should_exit, keepalive_timeout_s)
+        await serve_uvicorn(app, host, port, started, should_exit, keepalive_timeout_s)
         return
-    await _serve_fast(
-        gateway,
-        fallback,
-        host,
-        port,
-        started,
-        should_exit,
-        keepalive_timeout_s=keepalive_timeout_s,
-        limits=limits,
-        graceful_timeout_s=graceful_timeout_s,
-    )
 
-
-async def _serve_fast(
-    gateway: Gateway,
-    fallback: ASGIApp,
-    host: str,
-    port: int,
-    started: asyncio.Event | None,
-    should_exit: asyncio.Event,
-    *,
-    keepalive_timeout_s: float,
-    limits: HttpLimits,
-    graceful_timeout_s: float,
-) -> None:
     async def handle(conn: Connection, request: Request) -> None:
         if is_gateway_path(request.path):
             await gateway.handle(request, ConnResponder(conn))
         else:
             await run_asgi(fallback, conn, request)
 
-    state = ListenerState(
+    await serve_listener(
         handle,
-        limits=limits,
-        keepalive_timeout_s=keepalive_timeout_s,
-        clock=time.monotonic,
+        host,
+        port,
+        should_exit=should_exit,
+        started=started,
         fast=gateway.handle_fast if gateway.fast_path else None,
+        keepalive_timeout_s=keepalive_timeout_s,
+        limits=limits,
+        graceful_timeout_s=graceful_timeout_s,
     )
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(state), host, port, backlog=4096, reuse_address=True)
-    sweeper = asyncio.ensure_future(sweep_idle(state, should_exit))
-    if started is not None:
-        started.set()
-    try:
-        await should_exit.wait()
-    finally:
-        server.close()
-        await _drain_connections(state, graceful_timeout_s)
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-
-
-async def sweep_idle(state: ListenerState, stop: asyncio.Event, every_s: float | None = None) -> None:
-    """Close idle keep-alive connections and late request heads (one timer for all of them).
-
-    A head's age counts from the first sweep that sees it, so a late head is cut between
-    `head_timeout_s` and that plus two sweep periods (a quarter of it each, at most 5 s): cheaper
-    than a timer or a timestamp per request, and precise enough against slowloris.
-    """
-    if every_s is None:
-        every_s = min(5.0, state.limits.head_timeout_s / 4)
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), every_s)
-        except TimeoutError:
-            pass
-        now = state.clock()
-        for conn in list(state.connections):
-            conn.expire(now)
-
-
-async def _drain_connections(state: ListenerState, grace_s: float) -> None:
-    """Close idle connections now; give busy ones `grace_s` to finish, then cut them."""
-    for conn in list(state.connections):
-        if not conn.busy:
-            conn.close()
-        else:
-            conn.keep_alive = False  # closes once the current answer is out
-    deadline = time.monotonic() + grace_s
-    while any(c.busy for c in state.connections) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    for conn in list(state.connections):
-        conn.close()
-        if conn.task is not None:
-            conn.task.cancel()
-
-
-# -- uvicorn --------------------------------------------------------------------------------------
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling (the process owner decides when to stop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def dispatcher(gateway: Gateway, fallback: ASGIApp) -> ASGIApp:
@@ -159,47 +79,3 @@ def dispatcher(gateway: Gateway, fallback: ASGIApp) -> ASGIApp:
             await fallback(scope, receive, send)
 
     return app
-
-
-async def _serve_uvicorn(
-    app: ASGIApp,
-    host: str,
-    port: int,
-    started: asyncio.Event | None,
-    should_exit: asyncio.Event,
-    keepalive_timeout_s: float,
-) -> None:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="none",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=int(keepalive_timeout_s),
-        backlog=4096,
-    )
-    server = _QuietServer(config)
-
-    async def watch() -> None:
-        await should_exit.wait()
-        server.should_exit = True
-
-    async def announce() -> None:
-        while not server.started:
-            if serving.done():
-                return
-            await asyncio.sleep(0.01)
-        if started is not None:
-            started.set()
-
-    serving = asyncio.ensure_future(server.serve())
-    helpers = [asyncio.ensure_future(watch()), asyncio.ensure_future(announce())]
-    try:
-        await serving
-    finally:
-        for task in helpers:
-            task.cancel()
-        serving.cancel()

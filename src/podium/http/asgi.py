@@ -12,9 +12,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from podium.gateway.errors import GatewayError
-from podium.gateway.http import Headers, Request, Responder
-from podium.gateway.limits import HttpLimits
+from podium.http.limits import HttpLimits
+from podium.http.message import Headers, Request, Responder
 
 Handler = Callable[[Request, Responder], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -59,9 +58,14 @@ class _TooLarge(Exception):
     pass
 
 
+TOO_LARGE_BODY = (
+    b'{"error":{"message":"request body too large","type":"invalid_request_error","param":null,'
+    b'"code":"body_too_large"}}'
+)  # the shape of every gateway error (podium.gateway.errors), written here so http/ needs no gateway
+
+
 async def _answer_too_large(send: Send) -> None:
-    error = GatewayError(413, "request body too large", code="body_too_large")
-    await AsgiResponder(send).send_full(413, error.headers(), error.body())
+    await AsgiResponder(send).send_full(413, [(b"content-type", b"application/json")], TOO_LARGE_BODY)
 
 
 def _declared_too_large(scope: dict[str, Any], max_body_bytes: int) -> bool:

@@ -1,9 +1,7 @@
-"""Writing answers on a built-in listener connection: the gateway's Responder and an ASGI host.
+"""Serving one request of a built-in listener connection to an ASGI app (the control plane).
 
-`ConnResponder` frames the gateway's responses (one write for a whole response; chunked or
-length-delimited streams; HTTP/1.0 gets close-delimited bodies). `run_asgi` serves one request
-to the fallback ASGI app (the control plane): body in one `http.request` message, then
-`http.disconnect` when the client leaves; streaming responses with backpressure.
+The body arrives in one `http.request` message, then `http.disconnect` when the client leaves;
+streaming responses with backpressure; framing as for every other writer (framing.py).
 """
 
 from __future__ import annotations
@@ -12,63 +10,11 @@ import asyncio
 import logging
 from typing import Any
 
-from podium.gateway.http import NO_BODY, Headers, Request, response_head
-from podium.gateway.listener import Connection
+from podium.http.framing import LAST_CHUNK, chunk, frame
+from podium.http.listener import Connection
+from podium.http.message import NO_BODY, Headers, Request
 
-log = logging.getLogger("podium.gateway")
-
-CLOSE = b"connection: close\r\n"
-
-
-class ConnResponder:
-    """The gateway's Responder on a built-in connection."""
-
-    __slots__ = ("chunked", "conn", "started")
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.started = False
-        self.chunked = False
-
-    async def send_full(self, status: int, headers: Headers, body: bytes) -> None:
-        self.started = True
-        conn = self.conn
-        framing = b"content-length: %d\r\n" % len(body) if status not in NO_BODY else b""
-        if not conn.keep_alive:
-            framing += CLOSE
-        head = response_head(status, headers, framing + b"\r\n")
-        conn.write(head if conn.head_only or status in NO_BODY else head + body)
-        await conn.drain()
-
-    async def start(self, status: int, headers: Headers, content_length: int | None) -> None:
-        self.started = True
-        conn = self.conn
-        if content_length is not None:
-            framing = b"content-length: %d\r\n" % content_length
-        elif conn.http10:
-            framing, conn.keep_alive = b"", False  # HTTP/1.0: the close ends the body
-        else:
-            framing, self.chunked = b"transfer-encoding: chunked\r\n", True
-        if not conn.keep_alive:
-            framing += CLOSE
-        conn.write(response_head(status, headers, framing + b"\r\n"))
-        await conn.drain()
-
-    async def write(self, chunk: bytes) -> None:
-        if self.conn.head_only:
-            return
-        if self.chunked:
-            chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
-        self.conn.write(chunk)
-        await self.conn.drain()
-
-    async def end(self) -> None:
-        if self.chunked and not self.conn.head_only:
-            self.conn.write(b"0\r\n\r\n")
-
-    def abort(self) -> None:
-        self.conn.keep_alive = False
-        self.conn.close()  # a cut body: the client must not mistake it for a complete one
+log = logging.getLogger("podium.http")
 
 
 async def run_asgi(app: Any, conn: Connection, request: Request) -> None:
@@ -125,29 +71,20 @@ class _AsgiCycle:
         status = int(message["status"])
         headers: Headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", [])]
         self.no_body = conn.head_only or status in NO_BODY or status < 200
-        has_length = any(n == b"content-length" for n, _ in headers)
+        has_length = any(n == b"content-length" for n, _ in headers)  # the app's own: kept as it is
         headers = [(n, v) for n, v in headers if n not in (b"connection", b"transfer-encoding")]
-        framing = b""
-        if not has_length and not self.no_body:
-            if conn.http10:
-                conn.keep_alive = False
-            else:
-                self.chunked = True
-                framing = b"transfer-encoding: chunked\r\n"
-        if not conn.keep_alive:
-            framing += b"connection: close\r\n"
-        self.head = response_head(status, headers, framing + b"\r\n")
+        self.head, self.chunked = frame(conn, status, headers, None, body=not (self.no_body or has_length))
         self.started = True
 
     async def _body(self, body: bytes, more: bool) -> None:
         out = self.head
         self.head = b""
         if body and not self.no_body:
-            out += b"%x\r\n%s\r\n" % (len(body), body) if self.chunked else body
+            out += chunk(body) if self.chunked else body
         if not more:
             self.finished = True
             if self.chunked and not self.no_body:
-                out += b"0\r\n\r\n"
+                out += LAST_CHUNK
         if out:
             self.conn.write(out)
         try:

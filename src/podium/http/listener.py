@@ -2,9 +2,11 @@
 
 Chosen by measurement (docs/gateway.md): under uvicorn, the ASGI plumbing (message dicts, a
 task per request plus a disconnect watcher, per-send checks) cost more CPU than the whole proxy.
-Here a gateway request is parsed in C, handed to `Gateway.handle` in one task, and answered with
-one `write` for a whole response. Other paths are served to the fallback ASGI app (FastAPI) by
-a small, complete ASGI host (`fallback.py`): request bodies, streaming responses, disconnects.
+Here a request is parsed in C and offered first to the `fast` handler, which may answer it by
+callbacks alone (the gateway's relay); otherwise the `handler` answers it in one task, with one
+`write` for a whole response (respond.py). ASGI apps (the control plane's FastAPI) are served on
+the same connections by a small, complete ASGI host (asgi_host.py): request bodies, streaming
+responses, disconnects. Nothing here knows what a gateway is.
 
 HTTP/1.1 keep-alive and pipelining (answered in order), HTTP/1.0, `Expect: 100-continue`,
 write backpressure (pause_writing -> the handler awaits drain), and an idle sweep that closes
@@ -27,10 +29,10 @@ from urllib.parse import unquote
 
 import httptools
 
-from podium.gateway.http import Headers, Request, status_line
-from podium.gateway.limits import HttpLimits, Rejected, head_size
+from podium.http.limits import HttpLimits, Rejected, head_size
+from podium.http.message import Headers, Request, status_line
 
-log = logging.getLogger("podium.gateway")
+log = logging.getLogger("podium.http")
 
 RequestHandler = Callable[["Connection", Request], Awaitable[None]]
 FastHandler = Callable[["Connection", Request], bool]
@@ -65,7 +67,7 @@ class _Drain:
 
 
 class Exchange(Protocol):
-    """A request relayed by callbacks (fastpath.py) instead of a task."""
+    """A request relayed by callbacks instead of a task (the gateway's fastpath.py)."""
 
     def cancel(self) -> None: ...
 
@@ -281,19 +283,20 @@ class Connection(asyncio.Protocol):
             return
         self.spawn(request)
 
-    def spawn(self, request: Request) -> None:
-        """Answer `request` in a task (the general path)."""
+    def spawn(self, request: Request, handler: RequestHandler | None = None) -> None:
+        """Answer `request` in a task: by the listener's handler, or by `handler` (a fast handler
+        that already decided part of the answer hands the rest on this way)."""
         self._disconnect_hooks = []
-        self.task = self.loop.create_task(self._run(request))
+        self.task = self.loop.create_task(self._run(request, handler or self.state.handler))
 
     def exchange_done(self, exchange: Exchange) -> None:
         if self.exchange is exchange:
             self.exchange = None
             self._next()
 
-    async def _run(self, request: Request) -> None:
+    async def _run(self, request: Request, handler: RequestHandler) -> None:
         try:
-            await self.state.handler(self, request)
+            await handler(self, request)
         except asyncio.CancelledError:
             self.closed = True
             if self.transport is not None:
