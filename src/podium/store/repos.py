@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from podium.core.errors import Conflict, NotFound
 from podium.store.db import make_engine, make_sessionmaker
+from podium.store.leases import Leases
 from podium.store.tables import (
     EndpointRow,
     EventRow,
@@ -36,6 +37,8 @@ class Store:
         self.url = url
         self.engine: AsyncEngine = make_engine(url)
         self.session: async_sessionmaker = make_sessionmaker(self.engine)
+        # who leads among several controllers (one statement per operation: see podium.store.leases)
+        self.leases = Leases(self.session, postgres=url.startswith("postgresql"))
 
     async def close(self) -> None:
         await self.engine.dispose()

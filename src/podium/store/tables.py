@@ -131,3 +131,16 @@ class VolumeRow(Base):
     size: Mapped[str | None] = mapped_column(String(32), nullable=True)
     path: Mapped[str] = mapped_column(Text)  # where the local runtime keeps it
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class LeaseRow(Base):
+    """A named lease (`controller`: who leads among several controllers). `expires_at` is wall-clock
+    epoch seconds written by the holder; a holder that stops renewing loses it once that passes."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(Text, default="")  # where the holder is reached (--advertise-url)
+    expires_at: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float] = mapped_column(Float)
