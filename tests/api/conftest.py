@@ -27,15 +27,17 @@ class Hints(list[str]):
         self.append(endpoint_id or "")
 
 
-async def _client(tmp_path: Path, catalog: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Store, Hints]]:
+async def _client(
+    tmp_path: Path, catalog: Any, runtime: str = "local"
+) -> AsyncIterator[tuple[httpx.AsyncClient, Store, Hints]]:
     settings = Settings(data_dir=tmp_path, admin_token=ADMIN)
     migrate(settings.db_url)
     store = Store(settings.db_url)
     tokens = TokenService(store)
     await tokens.ensure_bootstrap(ADMIN)
     hints = Hints()
-    endpoints = EndpointService(store, hints, SourceValidator(catalog, "local"))
-    app = create_app(Services(settings, tokens, endpoints, {"catalog": catalog} if catalog else {}))
+    endpoints = EndpointService(store, hints, SourceValidator(catalog, runtime))
+    app = create_app(Services(settings, tokens, endpoints, catalog=catalog))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://podium", headers={"Authorization": f"Bearer {ADMIN}"}

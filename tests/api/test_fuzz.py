@@ -49,8 +49,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     store = Store(conf.db_url)
     catalog = FakeCatalog()
     endpoints = EndpointService(store, lambda _id=None: None, SourceValidator(catalog, "local"))
-    extra = {"catalog": catalog, "runtime": FakeBackend()}
-    app = create_app(Services(conf, TokenService(store), endpoints, extra))
+    app = create_app(Services(conf, TokenService(store), endpoints, catalog=catalog, runtime=FakeBackend()))
     return schemathesis.openapi.from_asgi("/v0/openapi.json", app)
 
 

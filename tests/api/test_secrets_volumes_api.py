@@ -157,7 +157,7 @@ async def test_regions_platforms_presets(capi) -> None:
 async def test_controller_helpers_resolve_what_replicas_need(api, tmp_path: Path) -> None:
     """What the controller calls at replica start: env from secrets, registry credentials, volume paths."""
     client, _, _ = api
-    plane = client._transport.app.state.services.extra["control_plane"]  # type: ignore[attr-defined]
+    plane = client._transport.app.state.services.control_plane  # type: ignore[attr-defined]
     await secret(client, "hf", {"HF_TOKEN": "hf-1"})
     await secret(client, "reg", {"REGISTRY_USERNAME": "u", "REGISTRY_PASSWORD": "p"})
     await client.post("/v0/volumes", json={"name": "models"})

@@ -56,9 +56,9 @@ class Server:
             )
         store = Store(settings.db_url)
         catalog = FakeCatalog()
-        endpoints = EndpointService(store, lambda _id=None: None, SourceValidator(catalog, "local"))
-        extra = {"catalog": catalog, "runtime": FakeBackend()}
-        app = create_app(Services(settings, TokenService(store), endpoints, extra))
+        validator = SourceValidator(catalog, FakeBackend.name)  # the fake stands in for any runtime, images too
+        endpoints = EndpointService(store, lambda _id=None: None, validator)
+        app = create_app(Services(settings, TokenService(store), endpoints, catalog=catalog, runtime=FakeBackend()))
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -28,7 +28,7 @@ async def test_sign_in_and_pages(tmp_path: Path) -> None:
     created = await endpoints.create(
         EndpointSpec(name="<b>chat</b>", container=ContainerSource(command="x")), "container"
     )
-    app = create_app(Services(settings, tokens, endpoints, {}))
+    app = create_app(Services(settings, tokens, endpoints))
     app.include_router(router)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://podium") as c:
         assert "Sign in" in (await c.get("/")).text
@@ -56,7 +56,7 @@ async def test_deploy_from_a_template_and_endpoint_actions(tmp_path: Path) -> No
     _, reader = await tokens.create("reader", ["read"])
     catalog = Catalog.load()
     endpoints = EndpointService(store, lambda _=None: None, SourceValidator(catalog, "local"))
-    app = create_app(Services(settings, tokens, endpoints, {"catalog": catalog}))
+    app = create_app(Services(settings, tokens, endpoints, catalog=catalog))
     app.include_router(router)
     app.include_router(actions)
     choice = "HuggingFaceTB/SmolLM2-135M-Instruct|base|cpu|0"

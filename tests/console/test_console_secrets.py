@@ -33,7 +33,7 @@ async def console(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Stor
     await tokens.ensure_bootstrap("console-admin-token")
     _, reader = await tokens.create("viewer", ["read"])
     endpoints = EndpointService(store, lambda _=None: None, SourceValidator(None, "local"))
-    app = create_app(Services(settings, tokens, endpoints, {}))  # attaches the control plane (sealing)
+    app = create_app(Services(settings, tokens, endpoints))  # attaches the control plane (sealing)
     app.include_router(router)
     spec = EndpointSpec(
         name="private",

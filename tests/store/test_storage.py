@@ -69,7 +69,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Store]]:
     tokens = TokenService(store)
     await tokens.ensure_bootstrap("storage-admin-token")
     app = create_app(
-        Services(settings, tokens, EndpointService(store, lambda _=None: None, SourceValidator(None, "local")), {})
+        Services(settings, tokens, EndpointService(store, lambda _=None: None, SourceValidator(None, "local")))
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))

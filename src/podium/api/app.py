@@ -41,10 +41,10 @@ def create_app(services: Services) -> FastAPI:
 
 def _attach_control_plane(services: Services) -> None:
     """Secrets, volumes, platforms and capacity: built here unless `podium up` passed one in
-    `extra["control_plane"]` (then the controller's secret resolver and the API share it)."""
-    plane = services.extra.get("control_plane")
+    one."""
+    plane = services.control_plane
     if plane is None:
-        plane = build_control_plane(services.settings, services.endpoints.store, services.extra.get("catalog"))
-        services.extra["control_plane"] = plane
+        plane = build_control_plane(services.settings, services.endpoints.store, services.catalog)
+        services.control_plane = plane
     if services.endpoints.plane is None:
         services.endpoints.plane = plane

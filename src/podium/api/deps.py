@@ -4,26 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from podium.autoscaler.context import Decision
+from podium.catalog import Catalog
 from podium.core.errors import PodiumError
+from podium.runtime.base import RuntimeBackend
 from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import EndpointService
 from podium.services.tokens import Principal, TokenService
 from podium.settings import Settings
 
 
+class Decisions(Protocol):
+    """The autoscaler's latest reasons, when it runs in this process."""
+
+    def last_decision(self, endpoint_id: str) -> Decision | None: ...
+
+
 @dataclass
 class Services:
-    """Everything the routers call, built once by `podium up` and hung on app.state."""
+    """Everything the routers call, built once by `podium up` and hung on app.state. Optional parts are
+    None where this process has none (no autoscaler in `--role api`; tests leave out what they skip)."""
 
     settings: Settings
     tokens: TokenService
     endpoints: EndpointService
-    extra: dict[str, Any]  # later subsystems (secrets, volumes, usage, catalog, autoscaler) by name
+    control_plane: ControlPlane | None = None  # None: create_app builds one (tests, embedders)
+    catalog: Catalog | None = None
+    runtime: RuntimeBackend | None = None  # reads replica logs
+    decisions: Decisions | None = None
 
 
 _BEARER = HTTPBearer(auto_error=False, description="a platform token: Authorization: Bearer <token>")
@@ -56,12 +69,14 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 def control_plane(request: Request) -> ControlPlane:
     """Secrets, volumes and the catalog view, built by `create_app` when `podium up` did not."""
-    return request.app.state.services.extra["control_plane"]  # type: ignore[no-any-return]
+    plane: ControlPlane | None = request.app.state.services.control_plane
+    assert plane is not None  # create_app attaches one
+    return plane
 
 
 def data_plane_urls(svc: Services) -> Callable[[str], str]:
     """region -> the base URL clients call (the region's `data_plane_url`, else this listener)."""
-    plane = svc.extra.get("control_plane")
+    plane = svc.control_plane
 
     def url(region: str) -> str:
         custom = None

@@ -30,7 +30,7 @@ async def _admin(request: Request, svc: Services) -> str | None:
 
 
 def _form(svc: Services, error: str = "") -> Response:
-    catalog = svc.extra.get("catalog")
+    catalog = svc.catalog
     items = catalog.templates() if catalog is not None else []
     items.sort(key=lambda t: t.gpu_type != "cpu")  # what runs anywhere first; stable otherwise
     options = "".join(

@@ -17,8 +17,8 @@ import aiohttp
 
 from podium.core.stats import EndpointStats
 from podium.gateway.routes import EndpointRoute, PlatformToken
+from podium.roles.codec import route_from_json, token_from_json
 from podium.roles.internal import stats_payload
-from podium.roles.wire import route_from_json, token_from_json
 
 log = logging.getLogger("podium.roles")
 

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from podium.roles.codec import stats_to_json
 from podium.roles.routebook import RouteBook
-from podium.roles.wire import stats_to_json
 
 
 def token_guard(admin_sha256: Callable[[], Awaitable[set[str]]]) -> Callable[[Request], Awaitable[None]]:

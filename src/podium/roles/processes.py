@@ -1,6 +1,6 @@
-"""What each `podium up --role` process runs. Every part is built here from Settings and passed
-explicitly; the roles differ only in which parts they build and how those parts reach each other
-(in-process calls for `all`, `/internal/v0` HTTP otherwise)."""
+"""What each `podium up --role` process runs, in the order its parts are built (roles/compose.py
+builds them). The roles differ only in which parts they take and how those reach each other:
+in-process calls for `all`, `/internal/v0` HTTP otherwise."""
 
 from __future__ import annotations
 
@@ -8,36 +8,23 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import uvicorn
 
-from podium.api.app import create_app
-from podium.api.deps import Services
-from podium.autoscaler.loop import Autoscaler
-from podium.catalog import Catalog
-from podium.console.actions import router as console_actions
-from podium.console.pages import router as console_router
-from podium.controller.gpu_pool import GpuPool
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
 from podium.gateway.asgi import limit_body
 from podium.gateway.server import serve
+from podium.roles.adapters import SyncWrites, TokenPublisher
+from podium.roles.compose import ControlLoop, api_app, control_loop, forward_wakes, foundation, local_stats
 from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
 from podium.roles.routebook import FanOut, RouteBook
-from podium.roles.wiring import SyncWrites, TokenPublisher
-from podium.runtime.local import LocalBackend
-from podium.services.control_plane import build_control_plane
-from podium.services.endpoints import EndpointService
-from podium.services.scaling import StoreScalingAdapter
 from podium.services.tokens import TokenService
-from podium.services.validation import SourceValidator
 from podium.settings import Settings
 from podium.store.repos import Store
 
@@ -54,11 +41,6 @@ async def main(settings: Settings, admin_token: str) -> None:
     await runners[settings.role](settings, admin_token, stop)
 
 
-def load_catalog(settings: Settings) -> Catalog:
-    extra = [Path(p) for p in os.environ.get("PODIUM_CATALOG_DIR", "").split(os.pathsep) if p]
-    return Catalog.load([settings.data_dir / "catalog", *extra])
-
-
 def admin_hashes(store: Store) -> Callable[[], Awaitable[set[str]]]:
     async def hashes() -> set[str]:
         return {t.sha256 for t in await store.tokens() if "admin" in t.scopes.split(",")}
@@ -68,30 +50,21 @@ def admin_hashes(store: Store) -> Callable[[], Awaitable[set[str]]]:
 
 async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
     """Everything in one process; other `--role gateway` processes may still attach to it."""
-    store, catalog = Store(settings.db_url), load_catalog(settings)
+    base = foundation(settings)
     book = RouteBook(admin_token)
-    autoscaler_box: list[Autoscaler] = []  # the gateway needs the autoscaler's wake, built after it
-    gateway = Gateway(wake=lambda eid: autoscaler_box[0].wake(eid))
+    wakes: asyncio.Queue[str] = asyncio.Queue()  # the gateway's wake-ups, for the autoscaler built after it
+    gateway = Gateway(wake=wakes.put_nowait)
     publisher = FanOut(gateway, book)
-    controller, autoscaler, runtime = _controller_stack(
-        settings, store, catalog, publisher, [_local_stats(gateway), book.stats]
-    )
-    autoscaler_box.append(autoscaler)
+    loop = control_loop(settings, base, publisher, [local_stats(gateway.stats), book.stats])
     book.attach_local(gateway)  # attached gateways and this one split each token's rate
-    tokens_pub = TokenPublisher(store, publisher)
-    app = await _api_app(
-        settings, store, catalog, runtime, admin_token, controller.hint, tokens_pub.schedule, {"autoscaler": autoscaler}
-    )
-    _serve_internal(app, book, store, controller, autoscaler, tokens_pub)
+    tokens_pub = TokenPublisher(base.store, publisher)
+    app = await api_app(settings, base, admin_token, loop.controller.hint, tokens_pub.schedule, loop.autoscaler)
+    _serve_internal(app, book, base.store, loop, tokens_pub)
     await tokens_pub.publish()
+    started = asyncio.Event()
+    writes = SyncWrites(app, loop.controller.sync)
     listener = serve(
-        gateway,
-        SyncWrites(app, controller.sync),
-        settings.host,
-        settings.port,
-        started=(started := asyncio.Event()),
-        should_exit=stop,
-        limits=settings.http,
+        gateway, writes, settings.host, settings.port, started=started, should_exit=stop, limits=settings.http
     )
     try:
         await _run(
@@ -99,27 +72,28 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
             stop,
             started,
             listener,
-            controller.run(stop),
-            autoscaler.run(stop),
-            _prime(book, controller, stop),
+            loop.controller.run(stop),
+            loop.autoscaler.run(stop),
+            _until(stop, forward_wakes(wakes, loop.autoscaler)),
+            _prime(book, loop.controller, stop),
         )
     finally:
-        await controller.shutdown()
+        await loop.controller.shutdown()
         await gateway.aclose()
         await book.close()
-        await store.close()
+        await base.store.close()
 
 
 async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
     """Controller + autoscaler; gateways follow its routes, the api role hints it."""
-    store, catalog = Store(settings.db_url), load_catalog(settings)
+    base = foundation(settings)
     book = RouteBook(admin_token)
-    controller, autoscaler, _ = _controller_stack(settings, store, catalog, book, [book.stats])
-    tokens_pub = TokenPublisher(store, book)
-    await TokenService(store).ensure_bootstrap(admin_token)
+    loop = control_loop(settings, base, book, [book.stats])
+    tokens_pub = TokenPublisher(base.store, book)
+    await TokenService(base.store).ensure_bootstrap(admin_token)
     await tokens_pub.publish()
     app = _health_app("controller")
-    _serve_internal(app, book, store, controller, autoscaler, tokens_pub)
+    _serve_internal(app, book, base.store, loop, tokens_pub)
     started = asyncio.Event()
     try:
         await _run(
@@ -127,29 +101,29 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
             stop,
             started,
             _serve_asgi(app, settings, started, stop),
-            controller.run(stop),
-            autoscaler.run(stop),
-            _prime(book, controller, stop),
+            loop.controller.run(stop),
+            loop.autoscaler.run(stop),
+            _prime(book, loop.controller, stop),
         )
     finally:
-        await controller.shutdown()
+        await loop.controller.shutdown()
         await book.close()
-        await store.close()
+        await base.store.close()
 
 
 async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
-    """The control plane and console only; writes are handed to the controller over HTTP."""
+    """The control plane and console only; writes are handed to the controller over HTTP. Its runtime
+    reads replica logs and starts nothing in this role."""
     assert settings.controller_url
-    store, catalog = Store(settings.db_url), load_catalog(settings)
+    base = foundation(settings)
     remote = RemoteController(settings.controller_url, admin_token)
-    runtime = make_runtime(settings, catalog)  # reads replica logs; starts nothing in this role
-    app = await _api_app(settings, store, catalog, runtime, admin_token, lambda _=None: remote.hint(), remote.hint, {})
+    app = await api_app(settings, base, admin_token, lambda _: remote.hint(), remote.hint, None)
     started = asyncio.Event()
     try:
         await _run(settings, stop, started, _serve_asgi(SyncWrites(app, remote.sync), settings, started, stop))
     finally:
         await remote.close()
-        await store.close()
+        await base.store.close()
 
 
 async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
@@ -183,74 +157,13 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         await gateway.aclose()
 
 
-def make_runtime(settings: Settings, catalog: Catalog) -> Any:
-    """The `local` region's runtime decides where replicas run: processes here (`local`) or containers in
-    the Docker/Podman engine at DOCKER_HOST (`docker`, declared in an operator catalog file)."""
-    kind = catalog.region("local").runtime
-    if kind == "docker":
-        from podium.runtime.docker import DockerBackend
-
-        return DockerBackend(settings.data_dir)
-    if kind != "local":
-        raise SystemExit(f"error: region local: runtime {kind!r} is not available (use local or docker)")
-    return LocalBackend(settings.data_dir)
-
-
-def _controller_stack(
-    settings: Settings, store: Store, catalog: Catalog, publisher: Any, sources: list[Any]
-) -> tuple[Controller, Autoscaler, Any]:
-    runtime = make_runtime(settings, catalog)
-    hint_box: list[Callable[[], None]] = []
-    autoscaler = Autoscaler(StoreScalingAdapter(store), sources, on_change=lambda: hint_box[0]())
-    controller = Controller(
-        store,
-        runtime,
-        publisher,
-        tuning=settings.controller,
-        catalog=catalog,
-        refs=build_control_plane(settings, store, catalog),  # secrets, registry credentials, named volumes
-        gpus=GpuPool(catalog.region("local").gpu_devices()),
-    )
-    hint_box.append(controller.hint)
-    return controller, autoscaler, runtime
-
-
-async def _api_app(
-    settings: Settings,
-    store: Store,
-    catalog: Catalog,
-    runtime: Any,
-    admin_token: str,
-    hint: Callable[..., None],
-    tokens_changed: Callable[[], None],
-    extra: dict[str, Any],
-) -> Any:
-    tokens = TokenService(store, on_change=tokens_changed)
-    await tokens.ensure_bootstrap(admin_token)
-    endpoints = EndpointService(store, hint, SourceValidator(catalog, runtime.name))
-    plane = build_control_plane(settings, store, catalog)
-    app = create_app(
-        Services(
-            settings,
-            tokens,
-            endpoints,
-            {"catalog": catalog, "runtime": runtime, "store": store, "control_plane": plane, **extra},
-        )
-    )
-    app.include_router(console_router)
-    app.include_router(console_actions)
-    return app
-
-
-def _serve_internal(
-    app: Any, book: RouteBook, store: Store, controller: Controller, autoscaler: Autoscaler, tokens_pub: TokenPublisher
-) -> None:
+def _serve_internal(app: Any, book: RouteBook, store: Store, loop: ControlLoop, tokens_pub: TokenPublisher) -> None:
     """Mount `/internal/v0` for gateways and api processes in other processes."""
     router = controller_router(
         book,
-        autoscaler.wake,
-        _hint_and_tokens(controller.hint, tokens_pub),
-        controller.sync,
+        loop.autoscaler.wake,
+        _hint_and_tokens(loop.controller.hint, tokens_pub),
+        loop.controller.sync,
         token_guard(admin_hashes(store)),
     )
     install(app, router)
@@ -264,6 +177,15 @@ def _hint_and_tokens(hint: Callable[[], None], tokens: TokenPublisher) -> Callab
     return both
 
 
+async def _until(stop: asyncio.Event, forever: Task) -> None:
+    """Run a task that never ends on its own until `stop`."""
+    task = asyncio.create_task(forever)
+    await stop.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _prime(book: RouteBook, controller: Controller, stop: asyncio.Event) -> None:
     """Gateways get routes only once the controller's first tick has published them all: a restarted
     controller must not hand a gateway an empty table (it would drop every route and fail held requests)."""
@@ -274,13 +196,6 @@ async def _prime(book: RouteBook, controller: Controller, stop: asyncio.Event) -
         task.cancel()
     if synced.done() and not synced.cancelled():
         book.mark_primed()
-
-
-def _local_stats(gateway: Gateway) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def source() -> dict[str, Any]:
-        return gateway.stats()
-
-    return source
 
 
 def _health_app(role: str) -> Any:

@@ -28,8 +28,8 @@ import aiohttp
 
 from podium.core.stats import EndpointStats
 from podium.gateway.routes import EndpointRoute, PlatformToken
+from podium.roles.codec import route_to_json, stats_from_json, token_to_json
 from podium.roles.shares import Shares, split_rates, worth_republishing
-from podium.roles.wire import route_to_json, stats_from_json, token_to_json
 
 log = logging.getLogger("podium.roles")
 

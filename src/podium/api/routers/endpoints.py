@@ -33,8 +33,7 @@ def validated(data: dict[str, Any]) -> EndpointSpec:
 def live_decision(out: EndpointOut, svc: Services) -> EndpointOut:
     """The autoscaler's current reason (e.g. "holding 2: …") when it runs in this process; the stored
     reason is only that of the last change of the desired count."""
-    autoscaler = svc.extra.get("autoscaler")
-    decision = autoscaler.last_decision(out.id) if autoscaler is not None else None
+    decision = svc.decisions.last_decision(out.id) if svc.decisions is not None else None
     if decision is not None:
         out.status.autoscaler_reason = decision.reason
     return out

@@ -36,7 +36,7 @@ async def endpoint_logs(
     else:
         live = [r.id for r in rec.replicas]
         chosen = live or [r.id for r in history[-1:]]  # nothing live: the last replica's log (why it failed)
-    runtime: RuntimeBackend | None = svc.extra.get("runtime")
+    runtime = svc.runtime
     if runtime is None:
         raise Unavailable("replica logs are not readable from this process (no runtime attached)")
     prefix = len(chosen) > 1

@@ -1,4 +1,4 @@
-"""JSON forms of what crosses process boundaries: routes, tokens, stats."""
+"""JSON forms of what crosses process boundaries between roles: routes, tokens, stats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Small adapters `podium up` puts between parts (kept out of the parts themselves)."""
+"""Adapters `podium up` puts between parts (kept out of the parts themselves): writes that answer after
+a tick, and the token book publisher."""
 
 from __future__ import annotations
 
