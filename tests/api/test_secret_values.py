@@ -5,12 +5,18 @@ to admins only. A GET -> PATCH round trip that sends the mask back keeps the sto
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import httpx
+import pytest
 
 from podium.controller.launch import launch_spec, workload_of
 from podium.core.specs import MASK, stored_spec
 from podium.services.control_plane import build_control_plane
 from podium.settings import Settings
+from podium.store.repos import Store
+from tests.api.conftest import Hints, _client
 
 PASSWORD = "hunter2-registry-pass"
 HF = "hf_live_value_that_must_not_leak"
@@ -23,6 +29,14 @@ BODY = {
         "env": {"HUGGING_FACE_HUB_TOKEN": HF, "LOG_LEVEL": "debug"},
     },
 }
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store, Hints]]:
+    """On the docker runtime: an image with registry credentials is what it runs (the local runtime
+    refuses an image with a command, 422)."""
+    async for x in _client(tmp_path, None, runtime="docker"):
+        yield x
 
 
 def _db_bytes(data_dir: Path) -> bytes:

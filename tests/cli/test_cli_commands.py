@@ -89,7 +89,7 @@ def test_endpoint_with_every_container_flag(cli: Cli, server) -> None:  # type: 
     spec = ep["spec"]
     assert spec["compute"] | {"platform": None} == {
         "region": "local", "platform": None, "preset": "1gpu-16vcpu-200gb", "gpu_type": "h100", "gpu_count": 1,
-        "disk_size": "1Ti", "shm_size": "32Gi",
+        "min_cuda_version": None, "disk_size": "1Ti", "shm_size": "32Gi",
     }  # fmt: skip
     assert spec["container"]["env"] == {"A": "1", "B": "2", "C": "3"} and spec["container"]["port"] == 8080
     assert spec["auth"] == {"mode": "token", "token": None, "token_secret": "ep-auth"} and ep["token"] is None

@@ -60,6 +60,7 @@ class EndpointOut(Out):
     spec: EndpointSpec
     status: StatusOut
     token: str | None = None  # only in the create answer, when Podium generated or took a token
+    warnings: list[str] = []  # create/update answers: settings stored but not acted on (and why)
 
 
 def masked(spec: EndpointSpec, reveal_env: bool = False) -> EndpointSpec:

@@ -76,6 +76,22 @@ def _list_table(data: dict[str, Any]) -> str:
     )
 
 
+MIN_CUDA = typer.Option(
+    None,
+    "--min-cuda-version",
+    help="Run only where the GPU driver supports this CUDA version or newer (nvidia-smi's 'CUDA Version'), "
+    "e.g. 12.4; needs a GPU.",
+)
+
+
+def _warned(ep: Any) -> Any:
+    """Settings the server stored but does not act on: said on stderr, so --format json stays parseable."""
+    warnings = ep.get("warnings") if isinstance(ep, dict) else None
+    for warning in warnings or []:
+        typer.echo(f"warning: {warning}", err=True)
+    return ep
+
+
 @app.command()
 def create(
     name: str = typer.Option(..., "--name", help="Display name, e.g. --name my-chatbot."),
@@ -106,6 +122,7 @@ def create(
     region: str = O.REGION,
     gpu_type: str = O.GPU_TYPE,
     gpu_count: int = O.GPU_COUNT,
+    min_cuda_version: str = MIN_CUDA,
     min_replicas: int = O.MIN_REPLICAS,
     max_replicas: int = O.MAX_REPLICAS,
     idle_timeout: float = O.IDLE,
@@ -125,7 +142,7 @@ def create(
     --container-port 8000 --health-check-path /health --format json
     """
     doc = build_spec(dict(locals()), creating=True)
-    emit(Api().post("/v0/endpoints", json=doc), fmt, _table)
+    emit(_warned(Api().post("/v0/endpoints", json=doc)), fmt, _table)
 
 
 @app.command()
@@ -156,6 +173,7 @@ def update(
     public: bool = O.PUBLIC,
     gpu_type: str = O.GPU_TYPE,
     gpu_count: int = O.GPU_COUNT,
+    min_cuda_version: str = MIN_CUDA,
     min_replicas: int = O.MIN_REPLICAS,
     max_replicas: int = O.MAX_REPLICAS,
     idle_timeout: float = O.IDLE,
@@ -175,7 +193,7 @@ def update(
     """
     doc = build_spec(dict(locals()), creating=False)
     api = Api()
-    emit(api.patch(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}", json=doc), fmt, _table)
+    emit(_warned(api.patch(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}", json=doc)), fmt, _table)
 
 
 @app.command("list")

@@ -104,6 +104,7 @@ def build_spec(o: dict[str, Any], creating: bool) -> dict[str, Any]:
         ("preset", "compute.preset"),
         ("gpu_type", "compute.gpu_type"),
         ("gpu_count", "compute.gpu_count"),
+        ("min_cuda_version", "compute.min_cuda_version"),
         ("disk_size", "compute.disk_size"),
         ("shm_size", "compute.shm_size"),
         ("min_replicas", "scaling.min_replicas"),

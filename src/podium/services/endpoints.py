@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from podium.core.errors import Conflict, Invalid, NotFound, PodiumError, UnreadableSpec
@@ -16,6 +16,7 @@ from podium.core.states import EndpointState
 from podium.services.capacity import demand_of
 from podium.services.secrets import is_sealed, registry_aad
 from podium.services.tokens import generate_token, sha256_hex
+from podium.services.validation import ignored_settings
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, EventRow, ReplicaRow
 
@@ -50,6 +51,7 @@ class EndpointRecord:
 class Created:
     record: EndpointRecord
     token: str | None  # the endpoint's generated or given token, shown only in the create answer
+    warnings: list[str] = field(default_factory=list)  # settings stored but not acted on (ignored_settings)
 
 
 def spec_of(row: EndpointRow) -> EndpointSpec:
@@ -153,7 +155,7 @@ class EndpointService:
         )
         await self.store.add_endpoint(row, event=("created", f"endpoint {spec.name!r} created ({kind})"))
         self.hint(row.id)
-        return Created(EndpointRecord(row, spec, []), token)
+        return Created(EndpointRecord(row, spec, []), token, ignored_settings(spec))
 
     async def _default_app_name(self, name: str) -> str:
         """The endpoint's name when it is a valid, unused app name (`/e/my-chatbot/` is what a user
@@ -299,7 +301,7 @@ class EndpointService:
             **extra,
         )
         self.hint(current.row.id)
-        return Created(await self.get(current.row.id), token)
+        return Created(await self.get(current.row.id), token, ignored_settings(spec))
 
     async def set_enabled(self, key: str, enabled: bool) -> EndpointRecord:
         async with self._admission, self.store.admission():

@@ -36,6 +36,13 @@ class SourceValidator:
             except Exception as exc:
                 raise Invalid("compute.region", CatalogView(self.catalog).unknown_region(spec.compute.region)) from exc
         if spec.container is not None:
+            if self.runtime_name == "local" and spec.container.image and spec.container.command:
+                raise Invalid(
+                    "container.image",
+                    f"the local runtime runs processes and cannot run the image {spec.container.image!r}: "
+                    "the docker runtime would (declare the region with `runtime: docker` in <data-dir>/catalog/); "
+                    "here, drop --image to run --container-command as a process",
+                )
             if self.runtime_name == "local" and not spec.container.command:
                 raise Invalid(
                     "container.command",
@@ -60,3 +67,25 @@ class SourceValidator:
                 f"{message or 'no such template'} (model {t.model_name!r}, flavor {t.flavor_name!r}, "
                 f"gpu {c.gpu_type} x{c.gpu_count}, region {c.region!r}; see `podium template list`)",
             ) from exc
+
+
+def ignored_settings(spec: EndpointSpec) -> list[str]:
+    """Settings that are stored but that no runtime acts on yet: said in the create/update answer
+    (`warnings`) and by the CLI, never dropped in silence."""
+    out = []
+    if spec.ssh_key:
+        out.append(
+            "ssh_key is stored but not used: replicas run no SSH server; "
+            "use `podium endpoint logs` (and `--follow`) to look into a replica"
+        )
+    if spec.subnet_id:
+        out.append(
+            "subnet_id is stored but not used: Podium has no subnets; replicas are reached "
+            "through the data plane URL, or at their instances' address"
+        )
+    if spec.public:
+        out.append(
+            "public is stored but not used: replicas listen where their runtime puts them (127.0.0.1 on the "
+            "local runtime); to serve other machines, run `podium up --host 0.0.0.0` and call the data plane URL"
+        )
+    return out

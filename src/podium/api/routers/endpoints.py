@@ -44,7 +44,9 @@ async def create_endpoint(
     spec: EndpointSpec, svc: Services = Depends(services), _: object = Depends(require("admin"))
 ) -> EndpointOut:
     created = await svc.endpoints.create(spec, "template" if spec.template else "container")
-    return endpoint_out(created.record, data_plane_urls(svc), created.token, reveal_env=True)
+    out = endpoint_out(created.record, data_plane_urls(svc), created.token, reveal_env=True)
+    out.warnings = created.warnings
+    return out
 
 
 @router.get("", response_model=EndpointsOut)
@@ -75,7 +77,9 @@ async def update_endpoint(
     current = await svc.endpoints.get(endpoint_id)
     spec = validated(deep_merge(current.spec.model_dump(mode="json"), patch))
     updated = await svc.endpoints.update_with_token(endpoint_id, spec)
-    return endpoint_out(updated.record, data_plane_urls(svc), updated.token, reveal_env=True)
+    out = endpoint_out(updated.record, data_plane_urls(svc), updated.token, reveal_env=True)
+    out.warnings = updated.warnings
+    return out
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointOut, status_code=202)
