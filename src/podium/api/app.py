@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from podium import __version__
 from podium.api.deps import Services
@@ -16,13 +19,14 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="Podium",
         version=__version__,
-        docs_url="/v0/docs",
+        docs_url=None,  # served by `_install_docs`, from local assets: a GPU box may have no internet
         openapi_url="/v0/openapi.json",
         redoc_url=None,
     )
     app.state.services = services
     _attach_control_plane(services)
     install_error_handlers(app)
+    _install_docs(app)
     app.include_router(dedicated.router)  # before /v0/endpoints: `/templates` is not an id
     app.include_router(endpoints.router)
     app.include_router(secrets.router)
@@ -39,9 +43,28 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
+DOCS_ASSETS = "/v0/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """`/v0/docs` with Swagger UI's files served by Podium itself (the `swagger-ui-bundle` package),
+    not from a CDN: the console's API link must work on a machine that reaches no network."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/v0/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/v0/openapi.json",
+            title="Podium API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
 def _attach_control_plane(services: Services) -> None:
-    """Secrets, volumes, platforms and capacity: built here unless `podium up` passed one in
-    one."""
+    """Secrets, volumes, platforms and capacity: built here unless `podium up` passed one in (then the
+    controller's secret resolver and the API share it)."""
     plane = services.control_plane
     if plane is None:
         plane = build_control_plane(services.settings, services.endpoints.store, services.catalog)
