@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.roles.leader import LeaderLease, LeaderLocator
+from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
 from podium.store.db import migrate, sqlite_url
 from podium.store.leases import LeaseHolder
 from podium.store.repos import Store
@@ -202,3 +202,7 @@ async def test_locator_caches_and_follows_a_new_leader(store: Store) -> None:
     locator.invalidate()  # a request to the old leader failed
     assert await locator.url() == "http://b:7000"
     assert await locator.wait_url(1) == "http://b:7000"
+
+
+def test_holder_ids_are_unique_per_process_start() -> None:
+    assert holder_id() != holder_id()

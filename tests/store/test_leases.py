@@ -10,6 +10,7 @@ import pytest
 
 from podium.store.db import migrate, sqlite_url
 from podium.store.repos import Store
+from podium.store.tables import LeaseRow
 from tests.conftest import free_port
 from tests.store.postgres import pg_bin, postgres_server
 
@@ -37,6 +38,15 @@ async def test_acquire_when_free_refused_while_held_taken_once_expired(store: St
     assert await leases.try_acquire("controller", "b", "http://b", ttl_s=6, now=111.0)  # expired: b takes it
     assert await leases.current("controller") == ("b", "http://b", 117.0)
     assert await leases.current("other") is None  # names are independent
+    async with store.session() as s:
+        assert (await s.get(LeaseRow, "controller")).acquired_at == 111.0  # type: ignore[union-attr]
+
+
+async def test_extending_keeps_acquired_at(store: Store) -> None:
+    assert await store.leases.try_acquire("controller", "a", "http://a", ttl_s=6, now=100.0)
+    assert await store.leases.try_acquire("controller", "a", "http://a", ttl_s=6, now=104.0)
+    async with store.session() as s:
+        assert (await s.get(LeaseRow, "controller")).acquired_at == 100.0  # type: ignore[union-attr]
 
 
 async def test_renew_only_while_held_and_unexpired(store: Store) -> None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -29,6 +32,12 @@ CONTROLLER_LEASE = "controller"
 DEFAULT_TTL_S = 6.0  # renewed every 2 s; a dead leader is replaced within ttl + one acquire tick (< 10 s)
 
 Clock = Callable[[], float]
+
+
+def holder_id() -> str:
+    """A holder name unique to this process start: two controllers sharing one (say, the advertise URL
+    after a fast restart) would both count as holding the lease, so it must never be reused."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 class LeaseStore(Protocol):
