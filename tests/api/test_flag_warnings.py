@@ -1,6 +1,7 @@
 """Flags that are accepted but not acted on are said (a `warnings` list in the create/update answer,
 printed by the CLI), never dropped in silence; an image with a command on the local runtime, which
-cannot run images, is a 422 that names the runtime that would (docker)."""
+cannot run images, is a 422 that names the runtime that would (docker). The CLI's GPU flags take the
+documents' names (`gpu-h100-sxm`) too."""
 
 from __future__ import annotations
 
@@ -70,3 +71,10 @@ def test_the_cli_passes_min_cuda_version(cli: Cli) -> None:
     assert res.exit_code == 1 and "cannot run CUDA 12.4" in res.output  # this fake region reports no driver
     made = cli.json("endpoint", "create", "--name", "any-cuda", *flags)
     assert made["spec"]["compute"]["gpu_type"] == "h100" and made["spec"]["compute"]["min_cuda_version"] is None
+
+
+def test_template_list_shows_and_filters_by_the_documents_gpu_names(cli: Cli) -> None:
+    table = cli("template", "list").stdout
+    assert "ALSO NAMED" in table and "gpu-h100-sxm" in table
+    by_name = cli.json("template", "list", "--gpu-type", "gpu-h100-sxm")["templates"]
+    assert by_name and {t["gpu_type"] for t in by_name} == {"h100"}

@@ -20,13 +20,14 @@ def _templates_table(d: dict[str, Any]) -> str:
             t.get("model_name"),
             t.get("flavor_name"),
             t.get("gpu_type"),
+            ",".join(t.get("platforms", [])),
             ",".join(map(str, t.get("gpu_counts", []))),
             ",".join(t.get("regions", [])),
         )
         for t in d["templates"]
     ]
     return render_table(
-        ["model", "flavor", "gpu type", "gpu counts", "regions"], rows, max_col=50, empty="no templates"
+        ["model", "flavor", "gpu type", "also named", "gpu counts", "regions"], rows, max_col=50, empty="no templates"
     )
 
 
@@ -43,7 +44,8 @@ def template_list(
     data["templates"] = [
         t
         for t in data["templates"]
-        if (model is None or t.get("model_name") == model) and (gpu_type is None or t.get("gpu_type") == gpu_type)
+        if (model is None or t.get("model_name") == model)
+        and (gpu_type is None or gpu_type in (t.get("gpu_type"), *t.get("platforms", [])))  # gpu-h100-sxm too
     ]
     emit(data, fmt, _templates_table)
 
