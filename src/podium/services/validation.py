@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from podium.core.errors import Invalid, PodiumError
 from podium.core.specs import EndpointSpec
 from podium.services.catalog_view import CatalogLike, CatalogView
-
-
-class TemplateCatalog(Protocol):
-    def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> object: ...
-    def region(self, name: str) -> object: ...
-    def regions(self) -> object: ...
-
 
 _SPEC_FIELDS = {
     "model_name": "template.model_name",
