@@ -23,15 +23,16 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.controller.fakes
 
-from podium.controller.loop import Controller  # noqa: E402
-from podium.core.specs import ContainerSource, EndpointSpec, Scaling  # noqa: E402
-from podium.gateway.routes import EndpointRoute  # noqa: E402
-from podium.services.endpoints import EndpointService  # noqa: E402
-from podium.services.validation import SourceValidator  # noqa: E402
-from podium.settings import ControllerTuning  # noqa: E402
-from podium.store.db import migrate, sqlite_url  # noqa: E402
-from podium.store.repos import Store  # noqa: E402
-from tests.controller.fakes import FakeGateway, FakeProber, FakeRuntime  # noqa: E402
+from tests.controller.fakes import FakeGateway, FakeProber, FakeRuntime
+
+from podium.controller.loop import Controller
+from podium.core.specs import ContainerSource, EndpointSpec, Scaling
+from podium.gateway.routes import EndpointRoute
+from podium.services.endpoints import EndpointService
+from podium.services.validation import SourceValidator
+from podium.settings import ControllerTuning
+from podium.store.db import migrate, sqlite_url
+from podium.store.repos import Store
 
 
 class CountingGateway(FakeGateway):
