@@ -174,3 +174,13 @@ async def test_app_name_defaults_to_the_name_when_free(ops) -> None:
     given = await create("other", app_name="chosen")
     assert given["app_name"] == "chosen"
     assert (await create("chosen"))["app_name"] != "chosen"
+
+
+async def test_without_gpu_type_a_gpu_the_region_has_is_chosen(ops) -> None:
+    client, _, _ = ops
+    body = {"name": "l", "model_name": LLAMA, "region": "us-central1"}  # only an L40S there
+    made = await client.post("/v0/dedicated_endpoints", json=body)
+    assert made.status_code == 201, made.text
+    assert (made.json()["gpu_type"], made.json()["gpu_count"]) == ("l40s", 1)
+    first = await client.post("/v0/dedicated_endpoints", json={"name": "g", "model_name": GPT, "region": "eu-north1"})
+    assert first.json()["gpu_type"] == "h100"

@@ -36,15 +36,25 @@ async def list_templates(
 
 
 def _default_gpu(plane: ControlPlane, body: DedicatedCreate) -> tuple[str, int]:
-    """Absent gpu_type/gpu_count: the template's first offering for this flavor (and region)."""
-    for t in plane.catalog.templates():
-        if t.get("model_name") != body.model_name or t.get("flavor_name") != body.flavor_name:
-            continue
-        if body.gpu_type is not None and t.get("gpu_type") != body.gpu_type:
-            continue
-        counts = [int(c) for c in t.get("gpu_counts") or [0]]
-        return str(t.get("gpu_type", "cpu")), body.gpu_count if body.gpu_count is not None else min(counts)
-    return body.gpu_type or "cpu", body.gpu_count if body.gpu_count is not None else 0
+    """Absent gpu_type/gpu_count: the template's first offering for this flavor that the region has
+    GPUs for (else its first offering, which the capacity check then refuses with the numbers)."""
+    offers = [
+        t
+        for t in plane.catalog.templates()
+        if t.get("model_name") == body.model_name
+        and t.get("flavor_name") == body.flavor_name
+        and (body.gpu_type is None or t.get("gpu_type") == body.gpu_type)
+    ]
+    if not offers:
+        return body.gpu_type or "cpu", body.gpu_count if body.gpu_count is not None else 0
+    try:
+        inventory = plane.catalog.inventory(body.region) or {}
+    except Invalid:
+        inventory = {}  # an unknown region: validation says so next
+    have = [t for t in offers if t.get("gpu_type") == "cpu" or inventory.get(str(t.get("gpu_type")), 0) > 0]
+    t = (have or offers)[0]
+    counts = [int(c) for c in t.get("gpu_counts") or [0]]
+    return str(t.get("gpu_type", "cpu")), body.gpu_count if body.gpu_count is not None else min(counts)
 
 
 async def _dedicated(svc: Services, key: str) -> EndpointRecord:
