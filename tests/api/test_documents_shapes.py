@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from podium.catalog import Catalog
+from podium.core.specs import ScalePolicy
+from podium.services.scaling import StoreScalingAdapter
 from podium.store.repos import Store
 from tests.api.conftest import Hints, _client
 
@@ -184,3 +186,17 @@ async def test_without_gpu_type_a_gpu_the_region_has_is_chosen(ops) -> None:
     assert (made.json()["gpu_type"], made.json()["gpu_count"]) == ("l40s", 1)
     first = await client.post("/v0/dedicated_endpoints", json={"name": "g", "model_name": GPT, "region": "eu-north1"})
     assert first.json()["gpu_type"] == "h100"
+
+
+async def test_no_python_in_the_cli_grammar_or_events(ops) -> None:
+    client, store, _ = ops
+    with pytest.raises(ValueError) as bad:
+        ScalePolicy.parse("foo=1")
+    assert "ScalePolicyKind" not in str(bad.value) and "queue-delay" in str(bad.value)
+    with pytest.raises(ValueError, match="not a number"):
+        ScalePolicy.parse("queue-delay=soon")
+    made = await client.post("/v0/endpoints", json={"name": "e", "container": {"command": "true"}})
+    await StoreScalingAdapter(store).set_desired(made.json()["id"], 2, "queue delay 3s > 2s")
+    events = (await client.get(f"/v0/endpoints/{made.json()['id']}/events")).json()["events"]
+    scaled = next(e["message"] for e in events if e["kind"] == "scaled")
+    assert scaled.startswith("desired replicas min -> 2") and "None" not in scaled
