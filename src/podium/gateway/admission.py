@@ -76,7 +76,8 @@ class Admission:
             if not tokens.allows(route, digest):
                 raise Refused(unauthorized(), metrics)
             # a limit follows the token, not the endpoint: checked whatever the endpoint's auth mode
-            wait = tokens.over_limit(digest, self._clock())
-            if wait is not None:
-                raise Refused(rate_limited(wait), metrics)
+            if tokens.is_limited(digest):
+                wait = tokens.over_limit(digest, self._clock())
+                if wait is not None:
+                    raise Refused(rate_limited(wait), metrics)
         return Admitted(routed, self._pools[route.endpoint_id], metrics)

@@ -12,6 +12,10 @@ here: the lease is released exactly once in `_finish`, which every fate reaches 
 end, replica failure, timeout, client disconnect); a connection that did not end cleanly is
 closed, never pooled; a pooled connection the replica had closed (no byte answered) sends
 the request down the general path, which retries on a fresh connection.
+
+A request arrives here already admitted (admission.py: route, auth, rate); what the relay uses
+is handed to it as a `FastRelay`, and a request it cannot relay goes on to the general path
+with its verdict, so nothing is checked twice.
 """
 
 from __future__ import annotations

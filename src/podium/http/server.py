@@ -64,8 +64,11 @@ async def serve_app(
     started: asyncio.Event | None = None,
     limits: HttpLimits | None = None,
     keepalive_timeout_s: float = 75.0,
+    graceful_timeout_s: float = 3.0,
 ) -> None:
-    """One ASGI app on the built-in listener: its limits (431/414/413/408) apply, unlike uvicorn's."""
+    """One ASGI app on the built-in listener: its limits (431/414/413/408) apply, which uvicorn's
+    protocol lacks (a head of any size, sent as slowly as a client likes). For roles that serve
+    only the control plane. `graceful_timeout_s` is short by default: long-polls must not hold a stop."""
 
     async def handle(conn: Connection, request: Request) -> None:
         await run_asgi(app, conn, request)
@@ -78,6 +81,7 @@ async def serve_app(
         started=started,
         limits=limits,
         keepalive_timeout_s=keepalive_timeout_s,
+        graceful_timeout_s=graceful_timeout_s,
     )
 
 
