@@ -13,12 +13,11 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
-import uvicorn
 
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
-from podium.gateway.asgi import limit_body
 from podium.gateway.server import serve
+from podium.http.server import serve_app
 from podium.roles.adapters import SyncWrites, TokenPublisher
 from podium.roles.compose import ControlLoop, api_app, control_loop, forward_wakes, foundation, local_stats
 from podium.roles.follower import RouteFollower
@@ -211,26 +210,12 @@ def _health_app(role: str) -> Any:
 
 
 async def _serve_asgi(app: Any, settings: Settings, started: asyncio.Event, stop: asyncio.Event) -> None:
-    """uvicorn for roles without a data plane (their traffic is small: control calls and long-polls)."""
-    config = uvicorn.Config(
-        limit_body(app, settings.http.max_body_bytes),  # 413, as the built-in listener answers
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=3,  # long-polls from gateways must not hold a shutdown
+    """The built-in listener for roles without a data plane (control calls and long-polls): the same
+    request limits as the gateway's port (431/414/413/408), which uvicorn's protocol lacks; a short
+    graceful stop, so long-polls from gateways do not hold a shutdown."""
+    await serve_app(
+        app, settings.host, settings.port, should_exit=stop, started=started, limits=settings.http, graceful_timeout_s=3
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    started.set()
-    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    await task
 
 
 async def _run(settings: Settings, stop: asyncio.Event, started: asyncio.Event, listener: Task, *loops: Task) -> None:
