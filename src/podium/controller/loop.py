@@ -191,11 +191,12 @@ class Controller:
         self.ticks += 1
         rows = await self.store.list_endpoints()
         paths = {row.id: self._probe_target(row) for row in rows}
-        await self.observer.observe(await self.store.live_replicas(), paths)
-        # Observation may have failed replicas and changed endpoints' failure counts: reload both.
-        rows = await self.store.list_endpoints()
+        live = await self.store.live_replicas()
+        await self.observer.observe(live, paths)
+        if live:  # observation may have failed replicas and changed endpoints' failure counts: reload both
+            rows, live = await self.store.list_endpoints(), await self.store.live_replicas()
         by_ep: dict[str, list[ReplicaRow]] = {}
-        for r in await self.store.live_replicas():
+        for r in live:
             by_ep.setdefault(r.endpoint_id, []).append(r)
         for row in rows:
             try:
