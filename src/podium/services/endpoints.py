@@ -301,7 +301,7 @@ class EndpointService:
             **extra,
         )
         self.hint(current.row.id)
-        return Created(await self.get(current.row.id), token, ignored_settings(spec))
+        return Created(await self._written(current.row.id, spec), token, ignored_settings(spec))
 
     async def set_enabled(self, key: str, enabled: bool) -> EndpointRecord:
         async with self._admission, self.store.admission():
@@ -326,7 +326,7 @@ class EndpointService:
             **({} if enabled else {"state": _enabled_state(False)}),
         )
         self.hint(current.row.id)
-        return await self.get(current.row.id)
+        return await self._written(current.row.id, spec)
 
     async def delete(self, key: str) -> EndpointRecord:
         current = await self.get(key)
@@ -337,7 +337,17 @@ class EndpointService:
             event=("deleting", "delete requested; stopping replicas"),
         )
         self.hint(current.row.id)
-        return await self.get(current.row.id)
+        if current.problem:
+            return await self.get(current.row.id)  # its stand-in again, with the problem
+        return await self._written(current.row.id, current.spec)
+
+    async def _written(self, endpoint_id: str, spec: EndpointSpec) -> EndpointRecord:
+        """The endpoint as just written, with the spec in hand: the answer to a write does not parse
+        back the JSON it stored (the controller parses it once, cached by its text)."""
+        row = await self.store.get_endpoint(endpoint_id)
+        if row is None:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        return EndpointRecord(row, spec, await self.store.replicas_of([row.id], include_ended=False))
 
     async def events(self, key: str, limit: int = 100) -> list[EventRow]:
         current = await self.get(key)
