@@ -284,8 +284,7 @@ class Connection(asyncio.Protocol):
         self.spawn(request)
 
     def spawn(self, request: Request, handler: RequestHandler | None = None) -> None:
-        """Answer `request` in a task: by the listener's handler, or by `handler` (a fast handler
-        that already decided part of the answer hands the rest on this way)."""
+        """Answer `request` in a task, by `handler` if given (a fast handler handing on what it began)."""
         self._disconnect_hooks = []
         self.task = self.loop.create_task(self._run(request, handler or self.state.handler))
 
