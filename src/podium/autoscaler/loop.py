@@ -105,14 +105,15 @@ class Autoscaler:
             task.cancel()
 
     async def _pause(self, stop: asyncio.Event) -> None:
-        """Until stopped, or (while quiet) until a wake-up: traffic is coming, tick at the usual pace."""
-        self._woken.clear()
+        """Until stopped, or until a wake-up (traffic is coming: tick at the usual pace). A wake-up during
+        a tick ends the pause after it at once."""
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._woken.wait())]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
+            self._woken.clear()
 
     async def tick(self) -> None:
         """One pass over all endpoints."""
@@ -133,9 +134,8 @@ class Autoscaler:
     def wake(self, endpoint_id: str) -> None:
         """A request is held at zero replicas: ask for one now. Returns at once; deduplicated."""
         now = self._clock()
-        if self.quiet:
-            self.quiet = False
-            self._woken.set()
+        self.quiet = False
+        self._woken.set()
         self._states[endpoint_id] = note_wake(self._states.get(endpoint_id), now, self._tuning)
         known = self._targets.get(endpoint_id)
         if known is not None and known.desired_replicas >= 1:
