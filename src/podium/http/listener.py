@@ -29,8 +29,9 @@ from urllib.parse import unquote
 
 import httptools
 
+from podium.http.framing import frame
 from podium.http.limits import HttpLimits, Rejected, head_size
-from podium.http.message import Headers, Request, status_line
+from podium.http.message import Headers, Request
 
 log = logging.getLogger("podium.http")
 
@@ -382,11 +383,8 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         body = b'{"error":{"message":"' + message + b'","type":"invalid_request_error","code":null}}'
-        self.write(
-            status_line(status)
-            + b"content-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
-            + body
-        )
+        self.keep_alive = False
+        self.write(frame(self, status, [(b"content-type", b"application/json")], len(body))[0] + body)
         self.closed = True
         self._drop_buffers()
         if not transport.can_write_eof():

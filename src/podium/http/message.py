@@ -87,18 +87,6 @@ STATUS_PHRASES = {
 NO_BODY = frozenset({204, 304})
 
 
-def status_line(status: int) -> bytes:
-    return b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES.get(status, b"Unknown"))
-
-
-def response_head(status: int, headers: Headers, framing: bytes) -> bytes:
-    parts = [status_line(status)]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(framing)
-    return b"".join(parts)
-
-
 @dataclass(slots=True)
 class Request:
     method: str
