@@ -102,14 +102,8 @@ def limit_body(app: ASGIApp, max_body_bytes: int) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        try:
-            if _declared_too_large(scope, max_body_bytes):
-                raise _TooLarge
-            body = await _read_body(receive, max_body_bytes)
-        except _ClientGone:
-            return
-        except _TooLarge:
-            await _answer_too_large(send)
+        body = await _capped_body(scope, receive, send, max_body_bytes)
+        if body is None:
             return
         replayed = False
 
@@ -123,6 +117,19 @@ def limit_body(app: ASGIApp, max_body_bytes: int) -> ASGIApp:
         await app(scope, replay, send)
 
     return limited
+
+
+async def _capped_body(scope: dict[str, Any], receive: Receive, send: Send, max_body_bytes: int) -> bytes | None:
+    """The whole request body, or None when it was answered 413 (too large) or the client left."""
+    try:
+        if _declared_too_large(scope, max_body_bytes):
+            raise _TooLarge
+        return await _read_body(receive, max_body_bytes)
+    except _ClientGone:
+        return None
+    except _TooLarge:
+        await _answer_too_large(send)
+        return None
 
 
 async def _wait_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
@@ -142,14 +149,8 @@ async def serve_asgi(
                 return
     if scope["type"] != "http":
         return
-    try:
-        if _declared_too_large(scope, max_body_bytes):
-            raise _TooLarge
-        body = await _read_body(receive, max_body_bytes)
-    except _ClientGone:
-        return
-    except _TooLarge:
-        await _answer_too_large(send)
+    body = await _capped_body(scope, receive, send, max_body_bytes)
+    if body is None:
         return
     raw_path = scope.get("raw_path") or scope["path"].encode()
     raw_path = raw_path.split(b"?", 1)[0]
