@@ -69,6 +69,8 @@ class Region:
     cpu_slots: int
     inventory_source: str  # nvidia-smi, config, none (...)
     cuda_version: str | None = None  # newest CUDA the region's driver runs (nvidia-smi); None: no GPU driver
+    docker_host: str | None = None  # runtime docker: its engine (None: DOCKER_HOST)
+    ray_address: str | None = None  # runtime ray: the head's GCS HOST:PORT
 
     @property
     def inventory(self) -> dict[str, int]:
@@ -90,6 +92,8 @@ def _region(spec: RegionSpec, inv: Inventory) -> Region:
         cpu_slots=inv.cpu_slots,
         inventory_source=inv.source,
         cuda_version=inv.cuda_version,
+        docker_host=spec.docker_host,
+        ray_address=spec.ray_address,
     )
 
 

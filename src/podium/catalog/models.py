@@ -123,6 +123,9 @@ class Template(Spec):
     model_name: str = Field(min_length=1, description="the model as users name it, e.g. openai/gpt-oss-20b")
     description: str = ""
     engine: str | None = None
+    start_timeout_s: float | None = Field(
+        default=None, gt=0, le=86400, description="how long a replica may take to get ready; default: the server's"
+    )
     served_model_name: str | None = Field(default=None, description="what the replica answers to; default: model")
     flavors: list[Flavor] = Field(default_factory=list)
 
@@ -195,13 +198,28 @@ class InventorySpec(Spec):
         return v
 
 
+EnvSecrets = dict[str, str]  # ENV_KEY -> secret selector (name[@version][:KEY]), resolved at replica start
+
+
 class RegionSpec(Spec):
     name: Name
     runtime: str = Field(default="local", description="local, docker, ray, kubernetes")
     description: str = ""
+    docker_host: str | None = Field(default=None, description="docker runtime: the engine (default: DOCKER_HOST)")
+    ray_address: str | None = Field(default=None, description="ray runtime: the head's GCS HOST:PORT")
     data_plane_url: str | None = Field(default=None, description="default: the listener's own URL")
     model_cache_dir: str | None = Field(default=None, description="weights cache; sets HF_HOME for replicas")
+    template_env_secrets: EnvSecrets = Field(
+        default_factory=dict, description="env secrets template replicas get here (over the catalog's)"
+    )
     inventory: InventorySpec = Field(default_factory=InventorySpec)
+
+
+class DraftModel(Spec):
+    """A speculative-decoding draft the catalog uses: its context must cover the flavor's."""
+
+    model: str = Field(min_length=1, description="hub id or path, as in --speculative-config's model")
+    max_position_embeddings: int = Field(ge=1, description="from the draft's config.json")
 
 
 class CatalogFile(Spec):
@@ -212,3 +230,7 @@ class CatalogFile(Spec):
     templates: list[Template] = Field(default_factory=list)
     platforms: list[Platform] = Field(default_factory=list)
     regions: list[RegionSpec] = Field(default_factory=list)
+    drafts: list[DraftModel] = Field(default_factory=list)
+    template_env_secrets: EnvSecrets = Field(
+        default_factory=dict, description="env secrets every template replica gets (e.g. HF_TOKEN: hf-token)"
+    )

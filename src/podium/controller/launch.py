@@ -130,7 +130,10 @@ async def launch_spec(
     gpus: tuple[int, ...],
     refs: References,
     container_runtime: bool = False,
+    runtime_places: bool = False,
 ) -> LaunchSpec:
+    """`container_runtime`: the backend runs images (docker); `runtime_places`: the backend chooses the
+    node and the GPUs itself (ray), so it gets the GPU type and count to ask its scheduler for."""
     env = dict(work.env)
     env.update(await refs.resolve_env(work.env_secrets))
     env.update(
@@ -166,7 +169,16 @@ async def launch_spec(
         shm_size_bytes=parse_size(spec.compute.shm_size),
         registry_username=user,
         registry_password=password,
+        region=spec.compute.region,
+        gpu_type=_scheduled_gpu_type(spec) if runtime_places else None,
+        gpu_count=spec.compute.gpu_count if runtime_places else None,
     )
+
+
+def _scheduled_gpu_type(spec: EndpointSpec) -> str | None:
+    """The catalog GPU type a placing runtime must match (None: a CPU replica, any node)."""
+    c = spec.compute
+    return c.gpu_type if c.gpu_count > 0 and c.gpu_type != "cpu" else None
 
 
 def route_of(

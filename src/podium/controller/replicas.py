@@ -64,10 +64,16 @@ class ReplicaManager:
         if hasattr(runtime, "on_progress"):  # a backend with slow starts (image pulls) reports their steps
             runtime.on_progress = self._progress
 
+    def kind(self, region: str) -> str:
+        """The runtime that runs `region` (local, docker, ray): a regional backend knows it per region."""
+        kind_of = getattr(self.runtime, "kind", None)
+        return str(kind_of(region)) if callable(kind_of) else self.runtime.name
+
     async def start(self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int) -> None:
+        places = self.kind(spec.compute.region) == "ray"  # Ray assigns GPUs itself: no local pool
         for _ in range(count):
             gpu_type = spec.compute.gpu_type
-            gpus = self.gpus.allocate(gpu_type, spec.compute.gpu_count)
+            gpus = () if places else self.gpus.allocate(gpu_type, spec.compute.gpu_count)
             if gpus is None:
                 msg = (
                     f"no free {spec.compute.gpu_type} GPUs for another replica "
@@ -89,7 +95,7 @@ class ReplicaManager:
                 endpoint_id=row.id,
                 generation=row.generation,
                 state=ReplicaState.PENDING,
-                backend=self.runtime.name,
+                backend=self.kind(spec.compute.region),
                 gpus=",".join(map(str, gpus)),
                 detail="",
                 created_at=now,
@@ -113,7 +119,8 @@ class ReplicaManager:
                 work=work,
                 gpus=gpus,
                 refs=self.refs,
-                container_runtime=self.runtime.name != "local",
+                container_runtime=self.kind(spec.compute.region) not in ("local", "ray"),
+                runtime_places=self.kind(spec.compute.region) == "ray",
             )
             await self._warn_port(row.id, rid, launch)
             obs = await self.runtime.start(launch)

@@ -26,6 +26,7 @@ from podium.api.app import create_app
 from podium.api.deps import Decisions, Services
 from podium.autoscaler.loop import Autoscaler, StatsSource
 from podium.catalog import Catalog
+from podium.catalog.catalog import Region
 from podium.console.actions import router as console_actions
 from podium.console.pages import router as console_router
 from podium.controller.gpu_pool import GpuPool
@@ -34,6 +35,7 @@ from podium.controller.ports import RoutePublisher
 from podium.core.stats import EndpointStats
 from podium.runtime.base import RuntimeBackend
 from podium.runtime.local import LocalBackend
+from podium.runtime.regional import RegionalBackend
 from podium.services.control_plane import ControlPlane, build_control_plane
 from podium.services.endpoints import EndpointService
 from podium.services.scaling import StoreScalingAdapter
@@ -52,12 +54,12 @@ class Foundation:
     store: Store
     catalog: Catalog
     plane: ControlPlane  # secrets, volumes, platforms, capacity: one for the API and the controller
-    runtimes: Mapping[str, RuntimeBackend]  # region -> where its replicas run
+    runtime: RegionalBackend  # every region's replicas, each through its own region's backend
 
     @property
-    def runtime(self) -> RuntimeBackend:
-        """The runtime of the region this controller reconciles (today: `local`)."""
-        return self.runtimes[LOCAL_REGION]
+    def runtimes(self) -> Mapping[str, RuntimeBackend]:
+        """region -> where its replicas run."""
+        return self.runtime.backends
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def foundation(settings: Settings) -> Foundation:
     store = Store(settings.db_url)
     catalog = load_catalog(settings)
     plane = build_control_plane(settings, store, catalog)
-    return Foundation(store, catalog, plane, runtimes_of(settings, catalog))
+    return Foundation(store, catalog, plane, RegionalBackend(runtimes_of(settings, catalog), LOCAL_REGION))
 
 
 def load_catalog(settings: Settings) -> Catalog:
@@ -79,19 +81,34 @@ def load_catalog(settings: Settings) -> Catalog:
 
 
 def runtimes_of(settings: Settings, catalog: Catalog) -> dict[str, RuntimeBackend]:
-    """region -> its runtime backend, as the catalog declares it. Today only the `local` region runs
-    replicas: processes here (`local`) or containers in the Docker/Podman engine at DOCKER_HOST
-    (`docker`). Another region's runtime (e.g. Ray) is one more entry here."""
-    return {LOCAL_REGION: _runtime(settings, LOCAL_REGION, catalog.region(LOCAL_REGION).runtime)}
+    """region -> its runtime backend, as the catalog declares it: processes here (`local`), containers
+    in the Docker/Podman engine at the region's docker_host or DOCKER_HOST (`docker`), actors on the
+    Ray cluster at its ray_address (`ray`). Backends connect lazily: an engine or cluster that cannot
+    be reached shows on its endpoints (RuntimeUnavailable), it does not stop `podium up`."""
+    return {r.name: _runtime(settings, r, catalog) for r in catalog.regions()}
 
 
-def _runtime(settings: Settings, region: str, kind: str) -> RuntimeBackend:
-    if kind == "docker":
+def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBackend:
+    if region.runtime == "docker":
         from podium.runtime.docker import DockerBackend
 
-        return DockerBackend(settings.data_dir)
-    if kind != "local":
-        raise SystemExit(f"error: region {region}: runtime {kind!r} is not available (use local or docker)")
+        return DockerBackend(settings.data_dir, docker_host=region.docker_host)
+    if region.runtime == "ray":
+        from podium.runtime.docker_engine import installation_id
+        from podium.runtime.ray import RayBackend
+
+        if not region.ray_address:
+            raise SystemExit(f"error: region {region.name}: runtime ray needs ray_address: HOST:PORT")
+        return RayBackend(
+            region.ray_address,
+            settings.data_dir / "regions" / region.name,  # its own records: two Ray regions never mix
+            installation=installation_id(settings.data_dir),  # the one id of this Podium (docker's too)
+            gpu_types=catalog.gpu_types(),
+        )
+    if region.runtime != "local":
+        raise SystemExit(
+            f"error: region {region.name}: runtime {region.runtime!r} is not available (use local, docker or ray)"
+        )
     return LocalBackend(settings.data_dir)
 
 
@@ -130,7 +147,7 @@ async def api_app(
     over HTTP); `tokens_changed`: republishes the gateways' token books."""
     tokens = TokenService(base.store, on_change=tokens_changed)
     await tokens.ensure_bootstrap(admin_token)
-    validate = SourceValidator(base.catalog, base.runtime.name)
+    validate = SourceValidator(base.catalog, None)  # each region's own runtime
     endpoints = EndpointService(base.store, hint, validate, plane=base.plane)
     services = Services(
         settings,

@@ -64,6 +64,8 @@ class LaunchSpec:
     gpu_count: int | None = None
     cpus: float | None = None
     memory_bytes: int | None = None
+    # The endpoint's region: a backend serving several regions (runtime/regional.py) starts it there.
+    region: str = ""
 
 
 @dataclass(frozen=True)

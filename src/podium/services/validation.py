@@ -15,10 +15,21 @@ _SPEC_FIELDS = {
 }
 
 
+# Runtimes that run a command, not an image (Ray would run images through a node's engine: not yet).
+_PROCESS_RUNTIMES = ("local", "ray")
+
+
 class SourceValidator:
-    def __init__(self, catalog: CatalogLike | None, runtime_name: str) -> None:
+    def __init__(self, catalog: CatalogLike | None, runtime_name: str | None) -> None:
+        """runtime_name: the one runtime of every region; None: each region's own, from the catalog."""
         self.catalog = catalog
         self.runtime_name = runtime_name
+
+    def _runtime_of(self, region: str) -> str:
+        """Each region runs its own runtime (catalog `regions[].runtime`): the checks follow the region's."""
+        if self.runtime_name is not None or self.catalog is None:
+            return self.runtime_name or "local"
+        return str(getattr(self.catalog.region(region), "runtime", "local"))
 
     def __call__(self, spec: EndpointSpec) -> None:
         if self.catalog is not None:
@@ -27,17 +38,18 @@ class SourceValidator:
             except Exception as exc:
                 raise Invalid("compute.region", CatalogView(self.catalog).unknown_region(spec.compute.region)) from exc
         if spec.container is not None:
-            if self.runtime_name == "local" and spec.container.image and spec.container.command:
+            runtime = self._runtime_of(spec.compute.region)
+            if runtime in _PROCESS_RUNTIMES and spec.container.image and spec.container.command:
                 raise Invalid(
                     "container.image",
-                    f"the local runtime runs processes and cannot run the image {spec.container.image!r}: "
+                    f"the {runtime} runtime runs processes and cannot run the image {spec.container.image!r}: "
                     "the docker runtime would (declare the region with `runtime: docker` in <data-dir>/catalog/); "
                     "here, drop --image to run --container-command as a process",
                 )
-            if self.runtime_name == "local" and not spec.container.command:
+            if runtime in _PROCESS_RUNTIMES and not spec.container.command:
                 raise Invalid(
                     "container.command",
-                    "the local runtime runs a process, not an image: give --container-command "
+                    f"the {runtime} runtime runs a process, not an image: give --container-command "
                     "(e.g. 'python3 server.py --port $PORT')",
                 )
             return
