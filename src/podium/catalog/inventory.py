@@ -52,12 +52,22 @@ def parse_nvidia_smi_csv(text: str) -> list[DetectedGpu]:
     return gpus
 
 
-def gpu_type_of(name: str, gpu_types: Sequence[GpuType]) -> str:
-    """Map a device name to a catalog GPU type; an unknown device gets a slug of its name."""
+MIB_TO_GB = 1.048576 / 1000  # nvidia-smi reports MiB; catalogs use the vendors' GB
+MEMORY_TOLERANCE = 0.95  # a device reporting a bit less than its type's marketing GB still is that type
+
+
+def gpu_type_of(name: str, gpu_types: Sequence[GpuType], memory_mib: int = 0) -> str:
+    """Map a device to a catalog GPU type: its name must match, and, when nvidia-smi reported its
+    memory, the device must hold the type's memory_gb (an A100-40GB is not an `a100` booked as
+    80 GB). Of several types that fit, the one with the most memory wins. A device no type fits
+    gets a slug of its name (it shows in the inventory, but no template asks for it)."""
     upper = name.upper()
-    for t in gpu_types:
-        if any(pattern.upper() in upper for pattern in t.nvidia_smi_names):
-            return t.name
+    matches = [t for t in gpu_types if any(p.upper() in upper for p in t.nvidia_smi_names)]
+    if memory_mib > 0:
+        reported_gb = memory_mib * MIB_TO_GB
+        matches = [t for t in matches if reported_gb >= t.memory_gb * MEMORY_TOLERANCE]
+    if matches:
+        return max(matches, key=lambda t: t.memory_gb).name
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower().removeprefix("nvidia ")).strip("-")
     return slug or "unknown-gpu"
 
@@ -65,7 +75,7 @@ def gpu_type_of(name: str, gpu_types: Sequence[GpuType]) -> str:
 def group_by_type(gpus: Sequence[DetectedGpu], gpu_types: Sequence[GpuType]) -> dict[str, tuple[int, ...]]:
     out: dict[str, list[int]] = {}
     for g in gpus:
-        out.setdefault(gpu_type_of(g.name, gpu_types), []).append(g.index)
+        out.setdefault(gpu_type_of(g.name, gpu_types, g.memory_mib), []).append(g.index)
     return {t: tuple(sorted(ix)) for t, ix in out.items()}
 
 

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from podium.catalog.models import CPU, CatalogFile, Engine, GpuType, Platform, RegionSpec, Template
+from podium.catalog.checks import flavor_problems
+from podium.catalog.models import CPU, CatalogFile, DraftModel, Engine, GpuType, Platform, RegionSpec, Template
 from podium.core.errors import plain
 
 USABLE_GPU_FRACTION = 0.9  # of a GPU's memory a model may plan for (CUDA context, activations)
@@ -43,6 +44,8 @@ class Merged:
     templates: dict[str, Template] = field(default_factory=dict)
     platforms: dict[str, Platform] = field(default_factory=dict)
     regions: dict[str, RegionSpec] = field(default_factory=dict)
+    drafts: dict[str, DraftModel] = field(default_factory=dict)
+    template_env_secrets: dict[str, str] = field(default_factory=dict)  # merged by key, later files win
     origin: dict[str, str] = field(default_factory=dict)  # "template:openai/gpt-oss-20b" -> file
     files: list[str] = field(default_factory=list)
 
@@ -111,6 +114,9 @@ def merge(files: Sequence[tuple[str, str]]) -> Merged:
             m.engines[e.name], m.origin[f"engine:{e.name}"] = e, name
         for r in f.regions:
             m.regions[r.name], m.origin[f"region:{r.name}"] = r, name
+        for d in f.drafts:
+            m.drafts[d.model] = d
+        m.template_env_secrets.update(f.template_env_secrets)
         for p in f.platforms:
             old = m.platforms.get(p.name)
             if old is not None:
@@ -156,6 +162,8 @@ def _check_flavor(m: Merged, t: Template, flavor_name: str, where: str) -> None:
     _check_placeholders([*fl.args, *fl.env.values()], where)
     for opt in fl.gpus:
         _check_placeholders([*opt.args, *opt.env.values()], where)
+        for problem in flavor_problems(fl, opt.args, m.drafts):
+            raise CatalogError(f"{where} on {opt.gpu_type}: {problem}")
         for region in [*fl.regions, *(opt.regions or [])]:
             if region not in m.regions:
                 raise CatalogError(f"{where}: region {region!r} is not a known region ({_known(m.regions)})")
