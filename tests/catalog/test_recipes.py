@@ -91,8 +91,10 @@ def test_recipe_renders(view: TemplateView, count: int) -> None:
 
 
 def check_vllm(view: TemplateView, count: int, command: list[str], args: list[str], cargs: list[str]) -> None:
-    weights = command[2]
-    assert command[:2] == ["vllm", "serve"] and flag_value(cargs, "--model") == weights
+    head = ["/opt/py/bin/python", "-m", "podium.worker.engine_check", "--expect", "vllm==0.10.2", "--"]
+    assert command[:-3] == head, "the local form checks the engine's version first"
+    weights = command[-1]
+    assert command[-3:-1] == ["vllm", "serve"] and flag_value(cargs, "--model") == weights
     for form in (args, cargs):
         flags = {a for a in form if a.startswith("--")}
         assert flags <= VLLM_FLAGS, f"unknown vLLM flags {flags - VLLM_FLAGS}"
@@ -155,7 +157,7 @@ def test_error_messages_list_the_valid_choices() -> None:
 def test_weights_and_served_name_can_differ() -> None:
     """Qwen3-32B fast loads the FP8 checkpoint but answers as Qwen/Qwen3-32B (the gateway's rewrite target)."""
     r = CATALOG.resolve("Qwen/Qwen3-32B", "fast", "h100", 1, "local")
-    assert r.command == ["vllm", "serve", "Qwen/Qwen3-32B-FP8"]
+    assert r.command is not None and r.command[-3:] == ["vllm", "serve", "Qwen/Qwen3-32B-FP8"]
     assert r.served_model_name == "Qwen/Qwen3-32B"
 
 
@@ -164,4 +166,4 @@ def test_describe_has_every_flavor_and_gpu_type() -> None:
     assert [f["flavor_name"] for f in d["flavors"]] == ["base", "fast"]
     fast = d["flavors"][1]
     assert [g["gpu_type"] for g in fast["gpus"]] == ["h100", "h200", "l40s"]
-    assert "--speculative-config" in fast["gpus"][0]["recipe"].args
+    assert "--quantization" in fast["gpus"][0]["recipe"].args

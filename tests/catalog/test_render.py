@@ -33,5 +33,5 @@ def test_detail_shows_each_flavor_purpose_and_both_recipe_forms() -> None:
     assert "flavor base:" in text and "flavor fast:" in text
     assert "Tensor parallel over 2-8 GPUs" in text
     assert "container: vllm/vllm-openai:v0.10.2 --model openai/gpt-oss-120b" in text
-    assert "process:   vllm serve openai/gpt-oss-120b --host 127.0.0.1 --port '$PORT'" in text
+    assert "-- vllm serve openai/gpt-oss-120b --host 127.0.0.1 --port '$PORT'" in text
     assert "--tensor-parallel-size 2" in text  # the fast recipe is shown for its smallest count
