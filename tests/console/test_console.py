@@ -64,19 +64,27 @@ async def test_deploy_from_a_template_and_endpoint_actions(tmp_path: Path) -> No
         await c.post("/console/login", data={"token": reader})
         assert "SmolLM2" in (await c.get("/console/deploy")).text  # the catalog's templates are offered
         denied = await c.post("/console/deploy", data={"choice": choice, "name": "smol"})
-        assert "admin" in denied.text and await store.list_endpoints() == []  # read scope cannot deploy
+        assert denied.status_code == 403 and await store.list_endpoints() == []  # read scope cannot deploy
+        assert "<button>Deploy" not in (await c.get("/console/deploy")).text  # and is offered no button
         await c.post("/console/login", data={"token": "console-admin"})
-        bad = await c.post("/console/deploy", data={"choice": "no|such|thing|0", "name": "x"})
+        bad = await c.post("/console/deploy", data={"choice": "no|such|thing|0", "name": "kept-name"})
         assert "err" in bad.text and await store.list_endpoints() == []
+        assert 'value="kept-name"' in bad.text  # the form keeps what the user typed
         done = await c.post(
             "/console/deploy", data={"choice": choice, "name": "smol", "min_replicas": "0", "max_replicas": "2"}
         )
         assert done.status_code == 303
         (row,) = await store.list_endpoints()
         assert row.kind == "template" and done.headers["location"].endswith(row.id)
-        assert (await c.post(f"/console/endpoints/{row.id}/stop")).status_code == 303
-        assert (await store.get_endpoint(row.id)).state == "stopped"
+        unconfirmed = await c.post(f"/console/endpoints/{row.id}/stop")
+        assert unconfirmed.headers["location"].endswith("/confirm/stop")  # asks first, does nothing
+        assert (await store.get_endpoint(row.id)).state != "stopped"
+        assert "Yes, stop" in (await c.get(unconfirmed.headers["location"])).text
+        done = await c.post(f"/console/endpoints/{row.id}/stop", data={"confirm": "yes"})
+        assert done.status_code == 303 and (await store.get_endpoint(row.id)).state == "stopped"
         await c.post(f"/console/endpoints/{row.id}/start")
         await c.post(f"/console/endpoints/{row.id}/delete")
+        assert not (await store.get_endpoint(row.id)).deleting
+        await c.post(f"/console/endpoints/{row.id}/delete", data={"confirm": "yes"})
         assert (await store.get_endpoint(row.id)).deleting
     await store.close()
