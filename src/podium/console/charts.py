@@ -121,7 +121,7 @@ def svg_chart(title: str, points: Sequence[tuple[float, float | None]], unit: st
         f'<figure class="chart"><h3>{escape(title)}: <span class="value">{escape(label)}</span></h3>'
         f'<svg viewBox="0 0 {w:.0f} {h:.0f}" preserveAspectRatio="none" role="img" aria-label="{escape(title)}, '
         f'now {escape(label)}, max {top:.3g}"><line x1="0" y1="{h - 4}" x2="{w}" y2="{h - 4}" stroke="#cfd5df"/>'
-        f"{line}</svg><figcaption class='muted'>max {top:.3g} {escape(unit)} · last "
+        f"{line}</svg><figcaption class='muted'>{f'max {top:.3g} {escape(unit)} · ' if values else ''}last "
         f"{int(span) if points else 0} s</figcaption></figure>"
     )
 

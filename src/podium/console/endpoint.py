@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from podium.api.deps import Services, services
 from podium.api.schemas import masked
+from podium.console.charts import charts_from, record_sample
 from podium.console.layout import is_admin, login_page, page, principal_of, state_badge
 from podium.core.errors import PodiumError
 from podium.runtime.base import RuntimeUnavailable
@@ -93,8 +94,12 @@ async def overview(endpoint_id: str, request: Request, svc: Services = Depends(s
     spec_json = escape(masked(rec.spec, reveal_env=is_admin(principal)).model_dump_json(indent=2))
     r = rec.row
     inner = (
-        f"<p>Desired replicas {escape(str(r.desired_replicas))} {escape(r.desired_reason or '')}</p>"
-        f'<h2>Replicas</h2><div id="ep-replicas" aria-live="polite">{replicas_table(rec)}</div>'
+        (
+            f"<p>Autoscaler wants {r.desired_replicas} replica(s): {escape(r.desired_reason or '')}</p>"
+            if r.desired_replicas is not None
+            else ""
+        )
+        + f'<h2>Replicas</h2><div id="ep-replicas" aria-live="polite">{replicas_table(rec)}</div>'
         "<h2>Events</h2><div class='table-wrap'><table><tr><th scope=col>Time</th><th scope=col>Kind</th>"
         f"<th scope=col>Message</th></tr>{evs}</table></div><h2>Spec</h2><pre>{spec_json}</pre>"
     )
@@ -113,10 +118,10 @@ async def live(
     except PodiumError as exc:
         return JSONResponse({"error": exc.message}, status_code=404)
     parts = {"ep-state": state_badge(rec.state), "ep-replicas": replicas_table(rec)}
+    # every open endpoint tab samples the metrics, so the charts tab opens on a history, not a blank
+    history = await record_sample(request, svc, rec)
     if charts:
-        from podium.console.charts import charts_html
-
-        parts["ep-charts"] = await charts_html(request, svc, rec)
+        parts["ep-charts"] = charts_from(history)
     return JSONResponse(parts)
 
 

@@ -86,7 +86,7 @@ async def chat(
         return JSONResponse({"error": "messages: a non-empty list"}, status_code=422)
     base = data_plane_urls(svc)(rec.spec.compute.region)
     token = request.cookies.get(COOKIE, "")
-    payload = {"model": rec.row.routing_key, "messages": messages[-40:], "max_tokens": 256}
+    payload = {"model": rec.row.routing_key, "messages": messages[-40:], "max_tokens": 128}
     try:
         async with httpx.AsyncClient(timeout=CHAT_TIMEOUT_S) as client:
             resp = await client.post(

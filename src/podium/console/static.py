@@ -43,7 +43,7 @@ button.danger{background:#b3261e;border-color:#b3261e}
 .tabs a{padding:6px 12px;text-decoration:none;color:#1d2330;border:1px solid transparent;border-bottom:none}
 .tabs a[aria-current=page]{background:#fff;border-color:#cfd5df;border-radius:4px 4px 0 0;font-weight:600}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:12px}
-.chart{background:#fff;border:1px solid #e3e6eb;border-radius:6px;padding:8px 10px}
+.chart{margin:0;background:#fff;border:1px solid #e3e6eb;border-radius:6px;padding:8px 10px}
 .chart h3{font-size:14px;margin:0} .chart svg{width:100%;height:80px;display:block}
 .chat{background:#fff;border:1px solid #e3e6eb;border-radius:6px;padding:10px;min-height:80px;
  max-height:360px;overflow:auto}
