@@ -39,6 +39,9 @@ class Recipe:
     container_args: list[str] = field(default_factory=list)
     engine: str = ""
     ready_by_generating: bool = False  # readiness needs a real 1-token completion, not only the health path
+    env_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> secret selector: catalog's, then region's
+    model_cache_dir: str | None = None  # the region's weights cache (HF_HOME): container runtimes bind it
+    start_timeout_s: float | None = None  # the template's own; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Region:
     cuda_version: str | None = None  # newest CUDA the region's driver runs (nvidia-smi); None: no GPU driver
     docker_host: str | None = None  # runtime docker: its engine (None: DOCKER_HOST)
     ray_address: str | None = None  # runtime ray: the head's GCS HOST:PORT
+    template_env_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> selector for template replicas
 
     @property
     def inventory(self) -> dict[str, int]:
@@ -94,6 +98,7 @@ def _region(spec: RegionSpec, inv: Inventory) -> Region:
         cuda_version=inv.cuda_version,
         docker_host=spec.docker_host,
         ray_address=spec.ray_address,
+        template_env_secrets=dict(spec.template_env_secrets),
     )
 
 
@@ -231,6 +236,9 @@ class Catalog:
             container_args=r([*engine.container_args, *extra]),
             engine=engine.name,
             ready_by_generating=engine.readiness == "generate",
+            env_secrets={**self._m.template_env_secrets, **region.template_env_secrets},
+            model_cache_dir=region.model_cache_dir,
+            start_timeout_s=t.start_timeout_s,
         )
 
     def describe(self, model_name: str, region: str = "local") -> dict[str, Any]:

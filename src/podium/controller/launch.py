@@ -15,6 +15,8 @@ from podium.gateway.routes import EndpointRoute, ReplicaRoute
 from podium.runtime.base import LaunchSpec, VolumeBind
 from podium.store.tables import EndpointRow
 
+CONTAINER_MODEL_CACHE = "/root/.cache/huggingface"  # HF_HOME inside template containers (the region's cache)
+
 
 class RecipeLike(Protocol):
     """What the controller reads of a catalog recipe (read-only: recipes are frozen)."""
@@ -85,6 +87,8 @@ class Workload:
     image_args: list[str] = field(default_factory=list)  # for the image's own entrypoint (container runtimes)
     command_is_local: bool = False  # a template's host command: container runtimes run the image instead
     ready_by_generating: bool = False  # an engine template: ready once it completes one token, not once it lists
+    model_cache_dir: str | None = None  # a template's weights cache on the host: bound into containers
+    start_timeout_s: float | None = None  # a template's own start timeout (big weights load slowly)
 
 
 def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | None) -> Workload:
@@ -112,12 +116,14 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
         recipe.image,
         recipe.port,
         dict(recipe.env),
-        {},
+        {**getattr(recipe, "env_secrets", {}), **t.env_secrets},  # the endpoint's own over the region's
         recipe.health_check_path,
         spec.served_model_name or recipe.served_model_name or t.model_name,
         image_args=list(getattr(recipe, "container_args", [])),
         command_is_local=True,
         ready_by_generating=recipe.ready_by_generating,
+        model_cache_dir=getattr(recipe, "model_cache_dir", None),
+        start_timeout_s=getattr(recipe, "start_timeout_s", None),
     )
 
 
@@ -144,12 +150,13 @@ async def launch_spec(
             "PODIUM_SERVED_MODEL_NAME": work.served_model_name or row.routing_key,
         }
     )
-    volumes = tuple(
-        [
-            VolumeBind(await refs.volume_source(v.source), v.container_path, v.mode == VolumeMode.RO)
-            for v in spec.volumes
-        ]
-    )
+    binds = [
+        VolumeBind(await refs.volume_source(v.source), v.container_path, v.mode == VolumeMode.RO) for v in spec.volumes
+    ]
+    if container_runtime and work.model_cache_dir:  # weights downloaded once per region, not per replica
+        binds.append(VolumeBind(work.model_cache_dir, CONTAINER_MODEL_CACHE, False))
+        env["HF_HOME"] = CONTAINER_MODEL_CACHE
+    volumes = tuple(binds)
     registry = spec.container.registry if spec.container else None
     user, password = (registry.username, registry.password) if registry else (None, None)
     if registry and registry.secret:

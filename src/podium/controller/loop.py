@@ -228,7 +228,8 @@ class Controller:
             return ProbeTarget()  # the default health path; _reconcile marks the endpoint failed
         if work is None:
             return ProbeTarget(spec.health_check_path)
-        return ProbeTarget(work.health_check_path, work.served_model_name if work.ready_by_generating else None)
+        model = work.served_model_name if work.ready_by_generating else None
+        return ProbeTarget(work.health_check_path, model, work.start_timeout_s)
 
     async def _reconcile(self, row: EndpointRow, replicas: list[ReplicaRow]) -> None:
         try:

@@ -66,6 +66,10 @@ class Observer:
                 self._generating.pop(rid).cancel()
         self._stable &= known
 
+    def _start_limit(self, target: ProbeTarget) -> float:
+        """A template's own start timeout (sized to its weights) or the server's."""
+        return target.start_timeout_s or self.tuning.start_timeout_s
+
     async def _one(self, r: ReplicaRow, target: ProbeTarget) -> None:
         path = target.path
         obs = await self.runtime.poll(r.id)
@@ -81,10 +85,10 @@ class Observer:
                 took = now - (r.started_at or r.created_at)
                 await self.store.add_event(r.endpoint_id, "replica_ready", f"replica {r.id} ready in {took:.2f}s", r.id)
                 await self.on_ready(r, took)
-            elif now - (r.started_at or r.created_at) > self.tuning.start_timeout_s:
+            elif now - (r.started_at or r.created_at) > (limit := self._start_limit(target)):
                 tail = await self._tail(r.id)
                 await self.runtime.kill(r.id)
-                await self._fail(r, f"not healthy on {path} within {self.tuning.start_timeout_s:g}s{tail}", True)
+                await self._fail(r, f"not healthy on {path} within {limit:g}s{tail}", True)
             return
         if now - self._last_probe.get(r.id, 0.0) < self.tuning.probe_interval_ready_s:
             return

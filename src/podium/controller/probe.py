@@ -23,6 +23,7 @@ class ProbeTarget:
 
     path: str = "/health"
     generate_model: str | None = None  # set: readiness also needs one 1-token completion of this model
+    start_timeout_s: float | None = None  # a template's own; None: the server's tuning
 
 
 class HealthProbe(Protocol):

@@ -173,6 +173,16 @@ class TemplateSource(Strict):
 
     model_name: Short
     flavor_name: Short = "base"
+    env_secrets: dict[Short, Short] = Field(
+        default_factory=dict,
+        max_length=ENV_MAX,
+        description="ENV_KEY -> secret selector, e.g. HF_TOKEN for gated weights (over the region's defaults)",
+    )
+
+    @field_validator("env_secrets")
+    @classmethod
+    def _env_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return ContainerSource._env_keys(v)
 
 
 class Compute(Strict):

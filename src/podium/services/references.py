@@ -17,6 +17,9 @@ def secret_refs(spec: EndpointSpec) -> list[tuple[str, str, str]]:
             out.append((f"container.env_secrets.{env_key}", selector, env_key))
         if spec.container.registry.secret:
             out.append(("container.registry.secret", spec.container.registry.secret, "REGISTRY_PASSWORD"))
+    if spec.template is not None:
+        for env_key, selector in spec.template.env_secrets.items():
+            out.append((f"template.env_secrets.{env_key}", selector, env_key))
     if spec.auth.token_secret:
         out.append(("auth.token_secret", spec.auth.token_secret, "AUTH_TOKEN"))
     return out
