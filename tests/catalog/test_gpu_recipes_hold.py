@@ -132,3 +132,15 @@ def test_a_device_smaller_than_every_matching_type_is_not_booked_as_one() -> Non
 def test_llama_8b_base_runs_on_an_a100_40gb() -> None:
     r = CATALOG.resolve("meta-llama/Llama-3.1-8B-Instruct", "base", "a100-40gb", 1, "local")
     assert "--quantization" not in r.args  # Ampere: no FP8
+
+
+def test_each_gpu_template_has_a_start_timeout_sized_to_its_weights() -> None:
+    """A cold start downloads the weights (141 GB for Llama-70B BF16): the server's 600 s is too short."""
+    for t in {v.model_name for v in CATALOG.templates() if v.gpu_type != "cpu"}:
+        template = CATALOG.template(t)
+        biggest = max(f.memory_gb for f in template.flavors)
+        assert template.start_timeout_s is not None and template.start_timeout_s >= 600 + 15 * biggest, t
+        r = CATALOG.resolve(
+            t, "base", template.flavors[0].gpus[0].gpu_type, template.flavors[0].gpus[0].gpu_counts[0], "local"
+        )
+        assert r.start_timeout_s == template.start_timeout_s
