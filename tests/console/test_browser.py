@@ -125,6 +125,10 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     expect(page.locator("#ep-replicas")).to_contain_text("ready")
     check.shot("endpoint")
     check.phone("endpoint")
+    page.goto(podium.url + "/")
+    expect(page.locator("#ep-table [data-state=serving]")).to_be_visible()
+    check.shot("endpoints")
+    page.goto(endpoint_url)
 
     # chat in the playground
     page.get_by_role("link", name="Playground").click()

@@ -117,6 +117,9 @@ def svg_chart(title: str, points: Sequence[tuple[float, float | None]], unit: st
         f"{(t - t0) / span * w:.1f},{h - 4 - (v / top) * (h - 8):.1f}" for t, v in points if v is not None
     )
     line = f'<polyline fill="none" stroke="#3b5bdb" stroke-width="2" points="{coords}"/>' if coords else ""
+    if coords:  # the newest point as a dot: a lone sample is visible too
+        x, y = coords.rsplit(" ", 1)[-1].split(",")
+        line += f'<circle cx="{x}" cy="{y}" r="3" fill="#3b5bdb"/>'
     return (
         f'<figure class="chart"><h3>{escape(title)}: <span class="value">{escape(label)}</span></h3>'
         f'<svg viewBox="0 0 {w:.0f} {h:.0f}" preserveAspectRatio="none" role="img" aria-label="{escape(title)}, '

@@ -42,6 +42,21 @@ CONTAINER_FIELDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("public", "Public address", "check", "", ""),
 )
 
+_GROUPS = {
+    "What runs": ("name", "description", "image", "command", "args", "port", "health_check_path"),
+    "Environment, credentials and auth": (
+        "env",
+        "env_secrets",
+        "registry_username",
+        "registry_password",
+        "registry_secret",
+        "auth",
+        "volumes",
+    ),
+    "Compute": ("gpu_type", "gpu_count", "platform", "preset", "disk_size", "shm_size"),
+}
+_GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names}
+
 
 def _field(name: str, label: str, kind: str, value: str, hint: str) -> str:
     fid = f"f-{name}"
@@ -70,15 +85,19 @@ def _field(name: str, label: str, kind: str, value: str, hint: str) -> str:
 def container_form(values: dict[str, Any], error: str, admin: bool) -> HTMLResponse:
     if not admin:
         return page("New container", "<h1>New container endpoint</h1><p>Creating endpoints needs an admin token.</p>")
+    groups: dict[str, list[str]] = {}
+    for n, label, kind, default, hint in CONTAINER_FIELDS:
+        value = str(values.get(n, default if not values else ""))
+        groups.setdefault(_GROUP_OF.get(n, "Scaling and access"), []).append(_field(n, label, kind, value, hint))
     fields = "".join(
-        _field(n, label, kind, str(values.get(n, default if not values else "")), hint)
-        for n, label, kind, default, hint in CONTAINER_FIELDS
+        f'<fieldset><legend>{escape(g)}</legend><div class="grid">{"".join(items)}</div></fieldset>'
+        for g, items in groups.items()
     )
     msg = f'<p class="err" role="alert">{escape(error)}</p>' if error else ""
     return page(
         "New container",
         f'<h1>New container endpoint</h1>{msg}<form method="post" action="/console/create" class="card">'
-        f'<div class="row">{fields}</div><button>Create endpoint</button></form>',
+        f"{fields}<button>Create endpoint</button></form>",
     )
 
 

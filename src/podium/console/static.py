@@ -29,6 +29,9 @@ pre{background:#fff;border:1px solid #e3e6eb;padding:10px;overflow:auto;max-heig
 .err{color:#b3261e;font-weight:600} .ok{color:#137333;font-weight:600} .muted{color:#5b6472}
 .card{background:#fff;border:1px solid #e3e6eb;border-radius:6px;padding:14px 16px;margin:10px 0}
 .narrow{max-width:560px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:0 20px}
+fieldset{border:1px solid #e3e6eb;border-radius:6px;margin:10px 0;padding:4px 14px 12px}
+legend{font-weight:600;padding:0 6px}
 form.inline{display:inline}
 label{display:block;font-weight:600;margin:10px 0 3px}
 input,select,textarea{font:inherit;padding:6px 8px;border:1px solid #aeb5c2;border-radius:4px;width:100%;
