@@ -26,6 +26,7 @@ class InstanceOut(Out):
     public_ip: str | None
     private_ip: str | None
     port: int | None
+    node: str  # the machine it runs on where a region has several (the Ray node id); "" otherwise
     gpus: list[int]
     generation: int
     started_at: float | None
@@ -130,6 +131,7 @@ def _instance(r: Any) -> InstanceOut:
         public_ip=r.address if host else None,  # host:port, what `curl http://<public_ip>/...` needs
         private_ip=host or None,
         port=int(port) if port.isdigit() else None,
+        node=getattr(r, "node", "") or "",
         gpus=[int(g) for g in r.gpus.split(",")] if r.gpus else [],
         generation=r.generation,
         started_at=r.started_at,

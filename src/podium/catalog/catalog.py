@@ -42,6 +42,7 @@ class Recipe:
     env_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> secret selector: catalog's, then region's
     model_cache_dir: str | None = None  # the region's weights cache (HF_HOME): container runtimes bind it
     start_timeout_s: float | None = None  # the template's own; None: the server's default
+    weights: str = ""  # hub id or path the engine loads (what the model cache is checked for)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Region:
     cuda_version: str | None = None  # newest CUDA the region's driver runs (nvidia-smi); None: no GPU driver
     docker_host: str | None = None  # runtime docker: its engine (None: DOCKER_HOST)
     ray_address: str | None = None  # runtime ray: the head's GCS HOST:PORT
+    ray_node_dir: str | None = None  # runtime ray: where replicas' logs live on each node (None: /tmp/podium-ray)
     template_env_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> selector for template replicas
 
     @property
@@ -98,6 +100,7 @@ def _region(spec: RegionSpec, inv: Inventory) -> Region:
         cuda_version=inv.cuda_version,
         docker_host=spec.docker_host,
         ray_address=spec.ray_address,
+        ray_node_dir=spec.ray_node_dir,
         template_env_secrets=dict(spec.template_env_secrets),
     )
 
@@ -239,6 +242,7 @@ class Catalog:
             env_secrets={**self._m.template_env_secrets, **region.template_env_secrets},
             model_cache_dir=region.model_cache_dir,
             start_timeout_s=t.start_timeout_s,
+            weights=values["weights"],
         )
 
     def describe(self, model_name: str, region: str = "local") -> dict[str, Any]:

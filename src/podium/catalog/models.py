@@ -207,6 +207,7 @@ class RegionSpec(Spec):
     description: str = ""
     docker_host: str | None = Field(default=None, description="docker runtime: the engine (default: DOCKER_HOST)")
     ray_address: str | None = Field(default=None, description="ray runtime: the head's GCS HOST:PORT")
+    ray_node_dir: str | None = Field(default=None, description="ray runtime: replicas' logs on each node")
     data_plane_url: str | None = Field(default=None, description="default: the listener's own URL")
     model_cache_dir: str | None = Field(default=None, description="weights cache; sets HF_HOME for replicas")
     template_env_secrets: EnvSecrets = Field(

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from podium.catalog.model_cache import cache_report
 from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import References, Workload, launch_spec
 from podium.controller.planner import backoff_delay
@@ -142,9 +143,11 @@ class ReplicaManager:
             await self._start_failed(row, rid, gpus, obs.detail or f"exited with code {obs.exit_code}")
             return
         await self.store.update_replica(
-            rid, state=ReplicaState.STARTING, address=obs.address, started_at=obs.started_at or now
+            rid, state=ReplicaState.STARTING, address=obs.address, started_at=obs.started_at or now, node=obs.node
         )
         await self.store.add_event(row.id, "replica_started", f"replica {rid} started at {obs.address}", rid)
+        if work.model_cache_dir and work.weights:  # will this start download the weights? (issue 18)
+            await self.store.add_event(row.id, "model_cache", cache_report(work.model_cache_dir, work.weights), rid)
         self.on_change()
 
     async def _warn_port(self, endpoint_id: str, rid: str, launch: LaunchSpec) -> None:

@@ -104,6 +104,7 @@ def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBac
             settings.data_dir / "regions" / region.name,  # its own records: two Ray regions never mix
             installation=installation_id(settings.data_dir),  # the one id of this Podium (docker's too)
             gpu_types=catalog.gpu_types(),
+            node_dir=region.ray_node_dir or "/tmp/podium-ray",
         )
     if region.runtime != "local":
         raise SystemExit(

@@ -44,6 +44,7 @@ class ReplicaRow(Base):
     backend: Mapped[str] = mapped_column(String(16))
     address: Mapped[str | None] = mapped_column(String(128), nullable=True)
     gpus: Mapped[str] = mapped_column(String(128), default="")  # comma-separated device indices
+    node: Mapped[str] = mapped_column(String(64), default="", server_default="")  # Ray node id; "" on one machine
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
