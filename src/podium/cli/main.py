@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from podium import __version__
-from podium.cli import catalog, endpoint, secret, token, up, usage, volume
+from podium.cli import catalog, endpoint, model, secret, token, up, usage, volume
 from podium.cli.help import RootGroup
 
 # Plain (click) help, not rich panels: rich cuts long flag names ("--registry-usern…") at 80
@@ -26,6 +26,7 @@ app.add_typer(volume.app, name="volume")
 app.add_typer(catalog.templates, name="template")
 app.add_typer(catalog.regions, name="region")
 app.add_typer(catalog.platforms, name="platform")
+app.add_typer(model.app, name="model")
 app.command("up")(up.up)
 app.command("usage")(usage.usage)
 

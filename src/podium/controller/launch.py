@@ -89,6 +89,7 @@ class Workload:
     ready_by_generating: bool = False  # an engine template: ready once it completes one token, not once it lists
     model_cache_dir: str | None = None  # a template's weights cache on the host: bound into containers
     start_timeout_s: float | None = None  # a template's own start timeout (big weights load slowly)
+    weights: str | None = None  # a template's hub id or path: its replicas' events say if the cache has it
 
 
 def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | None) -> Workload:
@@ -124,6 +125,7 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
         ready_by_generating=recipe.ready_by_generating,
         model_cache_dir=getattr(recipe, "model_cache_dir", None),
         start_timeout_s=getattr(recipe, "start_timeout_s", None),
+        weights=getattr(recipe, "weights", None) or None,
     )
 
 
