@@ -182,7 +182,11 @@ def test_auth_registry_and_template_flags(cli: Cli) -> None:
         "endpoint", "create", "--name", "llm", "--template", "big/llm", "--flavor", "fast", "--region", "local",
         "--gpu-type", "h100", "--gpu-count", "2", "--min-replicas", "0", "--max-replicas", "2",
     )  # fmt: skip
-    assert tpl["kind"] == "template" and tpl["spec"]["template"] == {"model_name": "big/llm", "flavor_name": "fast"}
+    assert tpl["kind"] == "template" and tpl["spec"]["template"] == {
+        "model_name": "big/llm",
+        "flavor_name": "fast",
+        "env_secrets": {},
+    }
     assert cli.json("endpoint", "get", tpl["routing_key"])["id"] == tpl["id"]
     bad = cli("endpoint", "create", "--name", "x", "--template", "big/llm", "--flavor", "fast", "--gpu-type", "h100",
               "--gpu-count", "1", ok=False)  # fmt: skip
