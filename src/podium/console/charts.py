@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from podium.api.deps import Services, services
+from podium.console.frame import frame
 from podium.console.layout import login_page, page, principal_of
 from podium.services.endpoints import EndpointRecord
 
@@ -152,7 +153,6 @@ async def charts_html(request: Request, svc: Services, rec: EndpointRecord) -> s
 
 @router.get("/console/endpoints/{endpoint_id}/charts", response_class=HTMLResponse)
 async def charts_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    from podium.console.endpoint import frame
     from podium.core.errors import PodiumError
 
     principal = await principal_of(request, svc)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from podium.api.deps import Services, data_plane_urls, services
+from podium.console.frame import frame
 from podium.console.layout import COOKIE, login_page, page, principal_of
 from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
@@ -42,7 +43,6 @@ def snippets(base: str, rec: EndpointRecord) -> list[tuple[str, str]]:
 
 @router.get("/console/endpoints/{endpoint_id}/playground", response_class=HTMLResponse)
 async def playground_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    from podium.console.endpoint import frame
 
     principal = await principal_of(request, svc)
     if principal is None:

@@ -1,0 +1,60 @@
+"""The frame around every endpoint tab: name, live state, actions (admins only) and the tab bar;
+and the replicas table, which the live fragment refreshes."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi.responses import HTMLResponse
+
+from podium.console.layout import is_admin, page, state_badge
+from podium.services.endpoints import EndpointRecord
+from podium.services.tokens import Principal
+
+TABS = (("", "Overview"), ("/charts", "Charts"), ("/logs", "Logs"), ("/playground", "Playground"))
+
+
+def frame(rec: EndpointRecord, tab: str, inner: str, principal: Principal) -> HTMLResponse:
+    """The endpoint's header (name, live state, actions) and tab bar around one tab's content."""
+    r = rec.row
+    eid = escape(r.id)
+    tabs = list(TABS) + ([("/settings", "Scaling")] if is_admin(principal) else [])
+    bar = "".join(
+        f'<a href="/console/endpoints/{eid}{path}"{" aria-current=page" if path == tab else ""}>{name}</a>'
+        for path, name in tabs
+    )
+    error = f'<p class="err" role="alert">{escape(rec.last_error)}</p>' if rec.last_error else ""
+    head = (
+        f'<h1>{escape(r.name)} <span id="ep-state" aria-live="polite">{state_badge(rec.state)}</span></h1>{error}'
+        f"<p><code>{eid}</code> · model <code>{escape(r.routing_key)}</code> · app "
+        f"<code>/e/{escape(r.app_name)}/</code></p>{actions(r.id, rec.spec.enabled) if is_admin(principal) else ''}"
+        f'<nav class="tabs" aria-label="Endpoint">{bar}</nav>'
+    )
+    live = f'<div data-live="/console/live/endpoints/{eid}{"?charts=1" if tab == "/charts" else ""}"></div>'
+    return page(r.name, head + inner + live)
+
+
+def actions(endpoint_id: str, enabled: bool) -> str:
+    """Start / stop / delete: start posts at once; stop and delete lead to a confirmation page."""
+    eid = escape(endpoint_id)
+    start = (
+        ""
+        if enabled
+        else f'<form class="inline" method="post" action="/console/endpoints/{eid}/start"><button>Start</button></form>'
+    )
+    stop = f'<a class="button secondary" href="/console/endpoints/{eid}/confirm/stop">Stop…</a>' if enabled else ""
+    return f'<p>{start}{stop}<a class="button secondary" href="/console/endpoints/{eid}/confirm/delete">Delete…</a></p>'
+
+
+def replicas_table(rec: EndpointRecord) -> str:
+    rows = "".join(
+        f"<tr><td><code>{escape(x.id)}</code></td><td>{state_badge(x.state)}</td><td>{escape(x.address or '')}"
+        f"</td><td>{escape(x.gpus or '-')}</td><td>{escape(x.detail or '')[:200]}</td></tr>"
+        for x in rec.replicas
+    )
+    if not rows:
+        return "<p class='muted'>No replicas running.</p>"
+    return (
+        "<div class='table-wrap'><table><tr><th scope=col>Id</th><th scope=col>State</th><th scope=col>Address</th>"
+        f"<th scope=col>GPUs</th><th scope=col>Detail</th></tr>{rows}</table></div>"
+    )
