@@ -33,7 +33,9 @@ def run(settings: Settings, log_level: str = "info") -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.data_dir.chmod(0o700)  # also a data dir made by an older version: it holds keys and tokens
     lock = None
-    if settings.role in ("all", "controller"):
+    # Several `--role controller` on one database are fenced by the leader lease (only the leader acts),
+    # so they may share a data dir; otherwise one controller per data dir.
+    if settings.role == "all" or (settings.role == "controller" and not settings.database_url):
         lock = _lock_data_dir(settings.data_dir)
         if lock is None:
             print(f"error: another `podium up` runs the controller on {settings.data_dir}", file=sys.stderr)
@@ -66,8 +68,11 @@ def run(settings: Settings, log_level: str = "info") -> int:
 def _role_problem(settings: Settings) -> str | None:
     if settings.role not in ROLES:
         return f"--role must be one of {', '.join(ROLES)}"
-    if settings.role in ("api", "gateway") and not settings.controller_url:
-        return f"--role {settings.role} needs --controller-url (or PODIUM_CONTROLLER_URL): the controller's URL"
+    if settings.role in ("api", "gateway") and not settings.controller_url and not settings.database_url:
+        return (
+            f"--role {settings.role} needs --controller-url (or PODIUM_CONTROLLER_URL): the controller's URL,"
+            " or PODIUM_DATABASE_URL to find the leading controller by its lease"
+        )
     return None
 
 

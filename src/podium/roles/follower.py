@@ -33,6 +33,13 @@ class LocalGateway(Protocol):
     def set_rate_shares(self, shares: Mapping[str, float]) -> None: ...
 
 
+class Locator(Protocol):
+    """podium.roles.leader.LeaderLocator, as the follower uses it."""
+
+    async def url(self) -> str | None: ...
+    def invalidate(self) -> None: ...
+
+
 class RouteFollower:
     def __init__(
         self,
@@ -43,8 +50,12 @@ class RouteFollower:
         poll_timeout_s: float = 25.0,
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        locator: Locator | None = None,
     ) -> None:
+        """`locator`: where the leading controller is now (several controllers, one database); then
+        `controller_url` is only the first guess, and a failed poll looks the leader up again."""
         self.controller_url = controller_url.rstrip("/")
+        self.locator = locator
         self.advertise_url = advertise_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.poll_timeout_s, self.retry_s, self.clock = poll_timeout_s, retry_s, clock
@@ -70,6 +81,7 @@ class RouteFollower:
         failures = 0
         while not stop.is_set():
             try:
+                await self._locate()
                 poll = asyncio.create_task(self.poll_once())
                 await asyncio.wait([poll, stopping], return_when=asyncio.FIRST_COMPLETED)
                 if not poll.done():  # shutting down: don't sit out a long-poll
@@ -83,12 +95,18 @@ class RouteFollower:
                 failures = 0
             except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
                 failures += 1  # one warning per outage (it serves the last routes meanwhile), not one a second
+                if self.locator is not None:
+                    self.locator.invalidate()  # a failover, perhaps: read the lease again
                 level = logging.WARNING if failures == 1 else logging.DEBUG
                 log.log(level, "following routes from %s failed: %s; retrying", self.controller_url, exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.retry_s)
         stopping.cancel()
         await self.close()
+
+    async def _locate(self) -> None:
+        if self.locator is not None and (found := await self.locator.url()):
+            self.controller_url = found.rstrip("/")
 
     async def poll_once(self) -> None:
         params: dict[str, Any] = {

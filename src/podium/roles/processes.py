@@ -22,6 +22,7 @@ from podium.roles.adapters import SyncWrites, TokenPublisher
 from podium.roles.compose import ControlLoop, api_app, control_loop, forward_wakes, foundation, local_stats
 from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
+from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
 from podium.roles.routebook import FanOut, RouteBook
 from podium.services.tokens import TokenService
 from podium.settings import Settings
@@ -84,38 +85,59 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
 
 
 async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
-    """Controller + autoscaler; gateways follow its routes, the api role hints it."""
+    """Controller + autoscaler; gateways follow its routes, the api role hints it. With a shared
+    database (PODIUM_DATABASE_URL) several may run: the one holding the leader lease acts, the others
+    wait to take over (`_lead`)."""
     base = foundation(settings)
     book = RouteBook(admin_token)
     loop = control_loop(settings, base, book, [book.stats])
     tokens_pub = TokenPublisher(base.store, book)
     await TokenService(base.store).ensure_bootstrap(admin_token)
-    await tokens_pub.publish()
     app = _health_app("controller")
     _serve_internal(app, book, base.store, loop, tokens_pub)
     started = asyncio.Event()
+    listener = _serve_asgi(app, settings, started, stop)
     try:
-        await _run(
-            settings,
-            stop,
-            started,
-            _serve_asgi(app, settings, started, stop),
-            loop.controller.run(stop),
-            loop.autoscaler.run(stop),
-            _prime(book, loop.controller, stop),
-        )
+        if settings.database_url is None:  # SQLite: one controller, always leading
+            await _run(settings, stop, started, listener, _control(loop, book, tokens_pub, stop))
+        else:
+            lease = LeaderLease(base.store.leases, holder_id(), settings.advertise_url or settings.base_url)
+            _leader_only(app, lease)
+            async with lease:
+                work = _until(stop, lease.lead(lambda: _control(loop, book, tokens_pub, stop)))
+                await _run(settings, stop, started, listener, work)
     finally:
         await loop.controller.shutdown()
         await book.close()
         await base.store.close()
 
 
+async def _control(loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublisher, stop: asyncio.Event) -> None:
+    """One term of leading: adopt what runs (a predecessor may have started or ended replicas), then
+    reconcile and scale until `stop` (or until the lease is lost: cancelled then)."""
+    loop.controller.adopted = False
+    await tokens_pub.publish()
+    await asyncio.gather(loop.controller.run(stop), loop.autoscaler.run(stop), _prime(book, loop.controller, stop))
+
+
+def _leader_only(app: Any, lease: LeaderLease) -> None:
+    """A controller that does not lead answers 503 on /internal/v0: gateways and api processes must
+    talk to the leader (they find it with LeaderLocator), never to a stale book."""
+    from starlette.responses import JSONResponse
+
+    @app.middleware("http")
+    async def leader_only(request: Any, call_next: Any) -> Any:
+        if request.url.path.startswith("/internal/") and not lease.is_leader:
+            return JSONResponse({"error": "not the leader: this controller waits to take over"}, status_code=503)
+        return await call_next(request)
+
+
 async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
     """The control plane and console only; writes are handed to the controller over HTTP. Its runtime
     reads replica logs and starts nothing in this role."""
-    assert settings.controller_url
     base = foundation(settings)
-    remote = RemoteController(settings.controller_url, admin_token)
+    locator = None if settings.controller_url else LeaderLocator(base.store.leases)
+    remote = RemoteController(settings.controller_url or "", admin_token, locator)
     app = await api_app(settings, base, admin_token, lambda _: remote.hint(), remote.hint, None)
     started = asyncio.Event()
     try:
@@ -127,8 +149,11 @@ async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
 
 async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event) -> None:
     """The data plane only: routes and tokens follow the controller; stats are pulled by it."""
-    assert settings.controller_url
-    follower = RouteFollower(settings.controller_url, admin_token, settings.advertise_url or settings.base_url)
+    store = None if settings.controller_url else Store(settings.db_url)  # only to read the leader lease
+    locator = None if store is None else LeaderLocator(store.leases)
+    follower = RouteFollower(
+        settings.controller_url or "", admin_token, settings.advertise_url or settings.base_url, locator=locator
+    )
     gateway = Gateway(wake=follower.wake)
     follower.attach(gateway)
     follower_task = asyncio.create_task(follower.run(stop))
@@ -154,6 +179,8 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         stop.set()
         await follower_task
         await gateway.aclose()
+        if store is not None:
+            await store.close()
 
 
 def _serve_internal(app: Any, book: RouteBook, store: Store, loop: ControlLoop, tokens_pub: TokenPublisher) -> None:
@@ -238,8 +265,10 @@ async def _run(settings: Settings, stop: asyncio.Event, started: asyncio.Event, 
 class RemoteController:
     """The api role's handle on a controller in another process."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, locator: LeaderLocator | None = None) -> None:
+        """`locator`: find the leading controller in the lease (several controllers, one database)."""
         self.url = url.rstrip("/")
+        self.locator = locator
         self.headers = {"Authorization": f"Bearer {token}"}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -258,10 +287,15 @@ class RemoteController:
         await self._post(wait=True)
 
     async def _post(self, wait: bool) -> None:
+        if self.locator is not None and (found := await self.locator.url()):
+            self.url = found.rstrip("/")
         try:
-            async with self._client().post(f"{self.url}/internal/v0/hint", params={"wait": str(wait).lower()}):
-                pass
+            hint = f"{self.url}/internal/v0/hint"
+            async with self._client().post(hint, params={"wait": str(wait).lower()}) as resp:
+                resp.raise_for_status()
         except (TimeoutError, aiohttp.ClientError) as exc:
+            if self.locator is not None:
+                self.locator.invalidate()  # a failover, perhaps: read the lease again next time
             log.warning("hint to controller %s failed: %s (it resyncs within a second)", self.url, exc)
 
     async def close(self) -> None:
