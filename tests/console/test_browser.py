@@ -113,6 +113,7 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     page.get_by_label("Command (entrypoint)").fill(fake_worker_command())
     page.get_by_label("Environment", exact=True).fill(f"PODIUM_TEST_MARK={podium.mark}")
     check.shot("create-container")
+    check.phone("create-container")
     page.get_by_role("button", name="Create endpoint").click()
     expect(page.locator("h1")).to_contain_text("web-chat")
     endpoint_url = page.url
@@ -130,8 +131,9 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     check.shot("endpoints")
     page.goto(endpoint_url)
 
-    # chat in the playground
-    page.get_by_role("link", name="Playground").click()
+    # chat in the playground, reached by keyboard: Tab to the tab link, Enter
+    _tab_to(page, "Playground")
+    page.keyboard.press("Enter")
     page.get_by_label("Message").fill("hello from the browser")
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#chat-log .msg.reply")).to_be_visible()
@@ -170,6 +172,7 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     value = page.locator("#new-token").inner_text().strip()
     assert value.startswith("pdm"), value
     check.shot("token-created")
+    check.phone("token-created")
     page.goto(podium.url + "/console/tokens")
     assert value not in page.content()  # shown once
     _read_only_view(page, podium, value, endpoint_url, eid, check)
@@ -191,6 +194,15 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     expect(page.locator("h1")).to_have_text("Endpoints")
     expect(page.locator("#ep-table")).not_to_contain_text("web-chat")  # gone, live
     check.phone("endpoints")
+
+
+def _tab_to(page: Any, text: str, presses: int = 40) -> None:
+    """Press Tab until the focused element's text is `text` (bounded): keyboard navigation works."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent.trim()") == text:
+            return
+    raise AssertionError(f"{text!r} is not reachable with Tab")
 
 
 def _read_only_view(page: Any, podium: Podium, token: str, endpoint_url: str, eid: str, check: Checks) -> None:

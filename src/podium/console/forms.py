@@ -160,6 +160,10 @@ def _runnable(svc: Services, gpu_type: str, count: int) -> bool:
     return have.get(gpu_type, 0) >= max(count, 1)
 
 
+def _hardware(gpu_type: str, count: int) -> str:
+    return "CPU" if gpu_type == "cpu" else f"{count} x {gpu_type.upper()}"
+
+
 def template_form(svc: Services, values: dict[str, Any], error: str, admin: bool) -> HTMLResponse:
     """The template picker: what this machine can run now first, marked in words, then the rest."""
     items = svc.catalog.templates() if svc.catalog is not None else []
@@ -172,7 +176,7 @@ def template_form(svc: Services, values: dict[str, Any], error: str, admin: bool
         sel = " selected" if key == chosen else ""
         options.append(
             f'<option value="{escape(key)}"{sel}>{escape(t.model_name)} · {escape(t.flavor_name)} · '
-            f"{escape(t.gpu_type)} x{min(t.gpu_counts)} — {mark}</option>"
+            f"{escape(_hardware(t.gpu_type, min(t.gpu_counts)))} — {mark}</option>"
         )
     can = sum(1 for t in ranked if _runnable(svc, t.gpu_type, min(t.gpu_counts)))
     msg = f'<p class="err" role="alert">{escape(error)}</p>' if error else ""
@@ -190,7 +194,7 @@ def template_form(svc: Services, values: dict[str, Any], error: str, admin: bool
         "Deploy",
         f"""<h1>Deploy a model</h1>{msg}<p>{can} of {len(ranked)} templates can run on this machine now
       (listed first, marked ✓).</p><form method="post" action="/console/deploy" class="card">
-      <label for="choice">Template</label><select id="choice" name="choice">{"".join(options)}</select>
+      <label for="choice">Template</label><select id="choice" name="choice" class="wide">{"".join(options)}</select>
       <label for="name">Name</label><input id="name" name="name" value="{name}" required>
       <div class="row"><div><label for="min">Min replicas</label><input id="min" name="min_replicas" type="number"
       value="{lo}" min="0"></div><div><label for="max">Max replicas</label><input id="max" name="max_replicas"

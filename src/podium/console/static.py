@@ -36,7 +36,7 @@ form.inline{display:inline}
 label{display:block;font-weight:600;margin:10px 0 3px}
 input,select,textarea{font:inherit;padding:6px 8px;border:1px solid #aeb5c2;border-radius:4px;width:100%;
  max-width:560px;background:#fff}
-input[type=checkbox]{width:auto} .check label{display:inline;font-weight:400}
+input[type=checkbox]{width:auto} select.wide{max-width:none} .check label{display:inline;font-weight:400}
 .row{display:flex;gap:12px;flex-wrap:wrap} .row>div{flex:1 1 140px;min-width:0}
 button,.button{font:inherit;padding:6px 14px;border-radius:4px;border:1px solid #1d2330;background:#1d2330;
  color:#fff;cursor:pointer;margin:8px 6px 0 0;text-decoration:none;display:inline-block}
