@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from podium.api.deps import Services, services
 from podium.console.frame import frame
-from podium.console.layout import login_page, page, principal_of
+from podium.console.layout import login_page, own_url, page, principal_of
 from podium.services.endpoints import EndpointRecord
 
 router = APIRouter(include_in_schema=False)
@@ -98,7 +98,7 @@ async def record_sample(request: Request, svc: Services, rec: EndpointRecord) ->
         return list(history)
     try:
         async with httpx.AsyncClient(timeout=2) as client:
-            text = (await client.get(f"{svc.settings.base_url}/metrics")).text
+            text = (await client.get(f"{own_url(svc)}/metrics")).text
     except httpx.HTTPError:
         text = ""  # no gateway reachable (an API-only process): charts show replicas only
     history.append(sample_of(text, rec, now))

@@ -83,6 +83,13 @@ def login_page(error: str = "") -> HTMLResponse:
     )
 
 
+def own_url(svc: Services) -> str:
+    """This listener as the server itself reaches it (not `public_url`, which may be a proxy outside)."""
+    s = svc.settings
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    return f"http://{host}:{s.port}"
+
+
 def forbidden(why: str) -> HTMLResponse:
     """What a read-only (or signed-out) token gets when it tries to change something."""
     return page("Not allowed", f'<p class="err" role="alert">{escape(why)}</p><p><a href="/">back</a></p>', True, 403)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from podium.api.deps import Services, data_plane_urls, services
 from podium.console.frame import frame
-from podium.console.layout import COOKIE, login_page, page, principal_of
+from podium.console.layout import COOKIE, login_page, own_url, page, principal_of
 from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
 
@@ -85,6 +85,8 @@ async def chat(
     if not isinstance(messages, list) or not messages:
         return JSONResponse({"error": "messages: a non-empty list"}, status_code=422)
     base = data_plane_urls(svc)(rec.spec.compute.region)
+    if base == svc.settings.base_url:
+        base = own_url(svc)  # this listener: call it directly, not through a public proxy address
     token = request.cookies.get(COOKIE, "")
     payload = {"model": rec.row.routing_key, "messages": messages[-40:], "max_tokens": 128}
     try:
