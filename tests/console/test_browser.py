@@ -97,6 +97,7 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     page.set_default_timeout(WAIT_MS)
     check = Checks(page, shots)
     expect = sync_api.expect
+    outside = _offline(page)
 
     # sign in, by keyboard only: the token field has focus, Enter submits
     page.goto(podium.url + "/")
@@ -194,6 +195,28 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     expect(page.locator("h1")).to_have_text("Endpoints")
     expect(page.locator("#ep-table")).not_to_contain_text("web-chat")  # gone, live
     check.phone("endpoints")
+
+    # the API page works offline: Swagger UI renders with every request kept on this machine
+    page.goto(podium.url + "/v0/docs")
+    expect(page.locator(".swagger-ui .info")).to_be_visible()
+    check.shot("api-docs")
+    assert outside == [], f"requests that left the machine: {outside}"
+
+
+def _offline(page: Any) -> list[str]:
+    """Abort (and list) every request not to 127.0.0.1: no page may need a CDN."""
+    outside: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1:", "data:")):
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    return outside
 
 
 def _tab_to(page: Any, text: str, presses: int = 40) -> None:

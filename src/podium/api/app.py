@@ -54,12 +54,19 @@ def _install_docs(app: FastAPI) -> None:
     @app.get("/v0/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/v0/openapi.json",
+            openapi_url="/v0/docs/openapi.json",
             title="Podium API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
+
+    @app.get("/v0/docs/openapi.json", include_in_schema=False)
+    async def docs_schema() -> JSONResponse:
+        """The schema as Swagger UI 4 (the newest the package bundles) reads it: FastAPI labels it
+        3.1.0, which that UI refuses ("Unable to render this definition"); labelled 3.0.3 it renders.
+        `/v0/openapi.json` itself is unchanged."""
+        return JSONResponse({**app.openapi(), "openapi": "3.0.3"})
 
 
 def _attach_control_plane(services: Services) -> None:
