@@ -6,6 +6,7 @@ worker node killed mid-load has its replica replaced on the surviving node while
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -48,13 +49,14 @@ def podiums(cluster: RayCluster, tmp_path: Path) -> Iterator[Callable[[], Podium
         "regions:\n"
         "  - name: local\n    runtime: local\n"
         f"  - name: gpu\n    runtime: ray\n    ray_address: {cluster.address}\n"
-        f"    ray_node_dir: {cluster.node_dir}\n    inventory:\n      gpus: {{h100: 4}}\n"
+        f"    ray_node_dir: {cluster.node_dir}\n"  # no inventory: it comes from the cluster's nodes
     )
     started: list[Podium] = []
 
     def start() -> Podium:
         p = start_podium(data_dir, free_port())
         started.append(p)
+        until(lambda: gpu_region(p)["inventory"].get("h100") == 4, 30, "the Ray nodes' GPUs in the inventory")
         return p
 
     try:
@@ -69,6 +71,12 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
     while not (got := check()):
         assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
         time.sleep(0.1)
+    return got
+
+
+def gpu_region(p: Podium) -> dict[str, Any]:
+    with p.http() as h:
+        got: dict[str, Any] = h.get("/v0/regions/gpu").json()
     return got
 
 
@@ -111,6 +119,21 @@ def test_two_regions_answer_and_ray_replicas_spread_over_nodes(podiums: Callable
     until(lambda: ready_instances(p, here["id"]), 30, "the local replica ready")
     assert ready_instances(p, here["id"])[0]["node"] == ""
     assert ask(p, there["routing_key"]) and ask(p, here["routing_key"])
+    region = gpu_region(p)
+    assert region["runtime"] == "ray" and region["data_plane_url"] is None
+    workers = [n for n in region["nodes"] if n["gpu_type"] == "h100" and n["alive"]]
+    assert len(workers) == 2 and all(n["gpus_total"] == 2 for n in workers), region["nodes"]
+    until(lambda: [n["gpus_free"] for n in gpu_region(p)["nodes"] if n["gpu_type"]] == [1, 1], 10, "GPUs in use")
+    shown = p.cli("region", "get", "gpu").stdout
+    assert "gpus used" in shown.lower() and len(re.findall(r"h100\s+1/2", shown)) == 2, shown
+    with p.http() as h:  # a GPU type no node has: refused at create, as on the local runtime
+        body = {
+            "name": "nope",
+            "container": {"command": "x"},
+            "compute": {"region": "gpu", "gpu_type": "a100", "gpu_count": 1},
+        }
+        refused = h.post("/v0/endpoints", json=body)
+    assert refused.status_code == 409 and "a100" in refused.text, refused.text
     print(f"\nray: create -> 2 replicas ready {create_to_ready:.2f}s")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class Region:
     docker_host: str | None = None  # runtime docker: its engine (None: DOCKER_HOST)
     ray_address: str | None = None  # runtime ray: the head's GCS HOST:PORT
     ray_node_dir: str | None = None  # runtime ray: where replicas' logs live on each node (None: /tmp/podium-ray)
+    nodes: tuple[dict[str, Any], ...] = ()  # runtime ray: the cluster's nodes, their GPUs and what is in use
     template_env_secrets: dict[str, str] = field(default_factory=dict)  # ENV -> selector for template replicas
 
     @property
@@ -287,6 +288,23 @@ class Catalog:
 
     def regions(self) -> list[Region]:
         return list(self._regions.values())
+
+    def set_nodes(self, name: str, nodes: Sequence[dict[str, Any]]) -> None:
+        """A region whose runtime knows its own machines (Ray): its inventory is what its alive nodes
+        hold, as they join and leave — GPUs per catalog type, CPU slots — and `nodes` lists them (with
+        what is in use) for GET /v0/regions. Admission (409, reserved min replicas) reads it from here."""
+        alive = [n for n in nodes if n.get("alive")]
+        gpus: dict[str, int] = {}
+        for n in alive:
+            if n.get("gpu_type") and n.get("gpus_total"):
+                gpus[n["gpu_type"]] = gpus.get(n["gpu_type"], 0) + int(n["gpus_total"])
+        self._regions[name] = replace(
+            self.region(name),
+            gpus={t: list(range(count)) for t, count in gpus.items()},
+            cpu_slots=int(sum(float(n.get("cpus_total") or 0) for n in alive)),
+            inventory_source=f"ray ({len(alive)} alive nodes)",
+            nodes=tuple(dict(n) for n in nodes),
+        )
 
     def region(self, name: str) -> Region:
         r = self._regions.get(name)

@@ -89,15 +89,61 @@ def region_list(fmt: Format = FORMAT_OPTION) -> None:
         Api().get("/v0/regions"),
         fmt,
         lambda d: render_table(
-            ["name", "runtime", "inventory"],
+            ["name", "runtime", "data plane", "inventory", "nodes"],
             [
-                (r.get("name"), r.get("runtime") or r.get("backend"), _inventory(r.get("inventory")))
+                (
+                    r.get("name"),
+                    r.get("runtime") or r.get("backend"),
+                    r.get("data_plane_url") or "this listener",
+                    _inventory(r.get("inventory")),
+                    _nodes_summary(r.get("nodes") or []),
+                )
                 for r in d["regions"]
             ],
             max_col=70,
             empty="no regions",
         ),
     )
+
+
+@regions.command("get")
+def region_get(name: str = typer.Argument(..., help="Region name."), fmt: Format = FORMAT_OPTION) -> None:
+    """One region: its runtime, data plane URL, inventory and (Ray) each node's GPUs and what is in use.
+    Example: podium region get gpu"""
+    emit(Api().get(f"/v0/regions/{name}"), fmt, _region_text)
+
+
+def _nodes_summary(nodes: list[dict[str, Any]]) -> str:
+    if not nodes:
+        return "-"
+    alive = [n for n in nodes if n.get("alive")]
+    return f"{len(alive)} alive of {len(nodes)}"
+
+
+def _region_text(r: dict[str, Any]) -> str:
+    head = "\n".join(
+        [
+            f"region:      {r.get('name')}",
+            f"runtime:     {r.get('runtime')}",
+            f"data plane:  {r.get('data_plane_url') or 'this listener'}",
+            f"inventory:   {_inventory(r.get('inventory'))} ({r.get('inventory_source', '')})",
+        ]
+    )
+    nodes = r.get("nodes") or []
+    if not nodes:
+        return head
+    rows = [
+        (
+            str(n.get("node_id", ""))[:12],
+            n.get("ip"),
+            "alive" if n.get("alive") else "dead",
+            n.get("gpu_type") or "-",
+            f"{int(n.get('gpus_total', 0)) - int(n.get('gpus_free', 0))}/{n.get('gpus_total', 0)}",
+            f"{float(n.get('cpus_total', 0)) - float(n.get('cpus_free', 0)):g}/{float(n.get('cpus_total', 0)):g}",
+        )
+        for n in nodes
+    ]
+    return head + "\n\n" + render_table(["node", "ip", "state", "gpu type", "gpus used", "cpus used"], rows)
 
 
 def _presets(p: dict[str, Any]) -> str:

@@ -15,6 +15,9 @@ exists (`forward_wakes`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from podium.settings import Settings
 from podium.store.repos import Store
 
 LOCAL_REGION = "local"
+log = logging.getLogger("podium")
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,27 @@ def control_loop(
     )
     autoscaler = Autoscaler(StoreScalingAdapter(base.store), sources, on_change=controller.hint)
     return ControlLoop(controller, autoscaler)
+
+
+async def watch_nodes(base: Foundation, stop: asyncio.Event, every_s: float = 2.0) -> None:
+    """Regions whose runtime lists its machines (Ray: `nodes()`): their inventory follows nodes that join
+    and leave (catalog.set_nodes), for admission and GET /v0/regions. An unreachable cluster keeps the
+    last inventory known and logs once per outage."""
+    watched = {name: b for name, b in base.runtimes.items() if callable(getattr(b, "nodes", None))}
+    failing: set[str] = set()
+    while watched and not stop.is_set():
+        for name, backend in watched.items():
+            try:
+                nodes = await backend.nodes()  # type: ignore[attr-defined]
+            except Exception as exc:
+                if name not in failing:
+                    log.warning("region %s: cannot read its nodes: %s", name, exc)
+                failing.add(name)
+                continue
+            failing.discard(name)
+            base.catalog.set_nodes(name, [dataclasses.asdict(n) for n in nodes])
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 async def forward_wakes(wakes: asyncio.Queue[str], autoscaler: Autoscaler) -> None:

@@ -19,7 +19,15 @@ from podium.gateway.app import Gateway
 from podium.gateway.server import serve
 from podium.http.server import serve_app
 from podium.roles.adapters import SyncWrites, TokenPublisher
-from podium.roles.compose import ControlLoop, api_app, control_loop, forward_wakes, foundation, local_stats
+from podium.roles.compose import (
+    ControlLoop,
+    api_app,
+    control_loop,
+    forward_wakes,
+    foundation,
+    local_stats,
+    watch_nodes,
+)
 from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
 from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
@@ -76,6 +84,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
             loop.autoscaler.run(stop),
             _until(stop, forward_wakes(wakes, loop.autoscaler)),
             _prime(book, loop.controller, stop),
+            watch_nodes(base, stop),
         )
     finally:
         await loop.controller.shutdown()
@@ -99,13 +108,15 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     listener = _serve_asgi(app, settings, started, stop)
     try:
         if settings.database_url is None:  # SQLite: one controller, always leading
-            await _run(settings, stop, started, listener, _control(loop, book, tokens_pub, stop))
+            await _run(
+                settings, stop, started, listener, _control(loop, book, tokens_pub, stop), watch_nodes(base, stop)
+            )
         else:
             lease = LeaderLease(base.store.leases, holder_id(), settings.advertise_url or settings.base_url)
             _leader_only(app, lease)
             async with lease:
                 work = _until(stop, lease.lead(lambda: _control(loop, book, tokens_pub, stop)))
-                await _run(settings, stop, started, listener, work)
+                await _run(settings, stop, started, listener, work, watch_nodes(base, stop))
     finally:
         await loop.controller.shutdown()
         await book.close()
@@ -141,7 +152,8 @@ async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     app = await api_app(settings, base, admin_token, lambda _: remote.hint(), remote.hint, None)
     started = asyncio.Event()
     try:
-        await _run(settings, stop, started, _serve_asgi(SyncWrites(app, remote.sync), settings, started, stop))
+        listener = _serve_asgi(SyncWrites(app, remote.sync), settings, started, stop)
+        await _run(settings, stop, started, listener, watch_nodes(base, stop))
     finally:
         await remote.close()
         await base.store.close()
