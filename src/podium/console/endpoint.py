@@ -168,7 +168,7 @@ def scaling_form(rec: EndpointRecord, error: str = "") -> str:
     )
     inputs = "".join(
         f'<div><label for="{k}">{label}</label><input id="{k}" name="{k}" type="number" min="0" step="any" '
-        f'value="{escape(str(v))}" required></div>'
+        f'value="{v:g}" required></div>'
         for k, label, v in fields
     )
     msg = f'<p class="err" role="alert">{escape(error)}</p>' if error else ""
