@@ -40,6 +40,7 @@ class Settings:
     public_url: str | None = None  # how clients reach this listener (shown in endpoint URLs)
     controller_url: str | None = None  # roles api/gateway: where the controller's /internal/v0 is
     advertise_url: str | None = None  # role gateway: the URL the controller pulls stats from
+    region: str | None = None  # role gateway: serve only this region's endpoints (None: every region)
     controller: ControllerTuning = field(default_factory=ControllerTuning)
     http: HttpLimits = field(default_factory=HttpLimits)  # per-request sizes and head deadline (listener)
 

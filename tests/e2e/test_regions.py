@@ -4,6 +4,7 @@ engine that cannot be reached shows on the endpoint within seconds."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.conftest import Podium, create_fake, replica_pids, start_podium, stop_podium
+from tests.e2e.conftest import PODIUM, Podium, create_fake, replica_pids, start_podium, stop_podium
+from tests.e2e.test_split_roles import chat, wait_healthy
 
 
 @pytest.fixture
@@ -47,3 +49,38 @@ def test_an_endpoint_in_a_docker_region_never_runs_as_a_host_process(two_regions
     assert "runtime_unavailable" in kinds, kinds
     assert got["status"]["state"] != "ready"
     assert not replica_pids(p.mark), "a docker region's replica ran as a host process"
+
+
+def test_a_gateway_started_with_region_serves_only_that_regions_endpoints(tmp_path: Path) -> None:
+    """Two regions on host processes, `west` with its own data plane: a `--role gateway --region west`
+    attached to `podium up` serves west's endpoint, not local's; west's status.url is that gateway's."""
+    data_dir = tmp_path / "data"
+    (data_dir / "catalog").mkdir(parents=True)
+    gw_port = free_port()
+    gw_url = f"http://127.0.0.1:{gw_port}"
+    (data_dir / "catalog" / "regions.yaml").write_text(
+        "regions:\n  - name: local\n    runtime: local\n"
+        f"  - name: west\n    runtime: local\n    data_plane_url: {gw_url}\n"
+    )
+    p = start_podium(data_dir, free_port())
+    gw: subprocess.Popen[bytes] | None = None
+    try:
+        args = ["up", "--role", "gateway", "--region", "west", "--port", str(gw_port), "--controller-url", p.url]
+        gw = subprocess.Popen([*PODIUM, *args], env=p.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_healthy(gw, gw_port, tmp_path / "none.log")
+        here = create_fake(p, "here")
+        west = create_fake(p, "westy", "--region", "west")
+        assert west["status"]["url"] == f"{gw_url}/v1" and here["status"]["url"] == f"{p.url}/v1"
+        p.wait_state(west["id"], "serving")
+        p.wait_state(here["id"], "serving")
+        deadline = time.monotonic() + 10
+        while chat(gw_url, west["routing_key"], timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "west's gateway never served west's endpoint"
+            time.sleep(0.1)
+        assert chat(gw_url, here["routing_key"], timeout=5).status_code == 404  # not this region's
+        assert chat(p.url, here["routing_key"], timeout=5).status_code == 200
+    finally:
+        if gw is not None:
+            gw.terminate()
+            gw.wait(20)
+        stop_podium(p)

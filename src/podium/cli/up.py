@@ -29,6 +29,9 @@ def up(
         "--advertise-url",
         help="Role gateway: the URL the controller reaches this gateway at (default: http://HOST:PORT).",
     ),
+    region: str = typer.Option(
+        None, "--region", help="Role gateway: serve only this region's endpoints (its data plane), e.g. --region gpu."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning."),
 ) -> None:
     """Start Podium with embedded defaults: SQLite in the data dir, local runtime, one HTTP listener.
@@ -45,5 +48,6 @@ def up(
         role=role,
         controller_url=controller_url,
         advertise_url=advertise_url,
+        region=region,
     )
     raise typer.Exit(run(settings, log_level))

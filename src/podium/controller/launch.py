@@ -208,4 +208,5 @@ def route_of(
         cold_start_timeout_s=s.cold_start_timeout_s,
         request_timeout_s=s.request_timeout_s,
         replicas=tuple(ReplicaRoute(rid, addr) for rid, addr in ready),
+        region=spec.compute.region,
     )

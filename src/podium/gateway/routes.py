@@ -33,6 +33,7 @@ class EndpointRoute:
     # failed and nothing is starting. Requests then get 503 `endpoint_failed` at once, not a hold.
     failure: str | None = None
     failure_retry_at: float | None = None  # wall-clock time of the controller's next try; None: none planned
+    region: str = "local"  # where its replicas run: a `--role gateway --region R` serves only R's routes
 
 
 @dataclass(frozen=True, slots=True)

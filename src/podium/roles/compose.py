@@ -89,7 +89,15 @@ def runtimes_of(settings: Settings, catalog: Catalog) -> dict[str, RuntimeBacken
     in the Docker/Podman engine at the region's docker_host or DOCKER_HOST (`docker`), actors on the
     Ray cluster at its ray_address (`ray`). Backends connect lazily: an engine or cluster that cannot
     be reached shows on its endpoints (RuntimeUnavailable), it does not stop `podium up`."""
-    return {r.name: _runtime(settings, r, catalog) for r in catalog.regions()}
+    local: RuntimeBackend | None = None  # host processes: one backend for every local region (one records dir)
+    runtimes: dict[str, RuntimeBackend] = {}
+    for region in catalog.regions():
+        if region.runtime == "local":
+            local = local or LocalBackend(settings.data_dir)
+            runtimes[region.name] = local
+        else:
+            runtimes[region.name] = _runtime(settings, region, catalog)
+    return runtimes
 
 
 def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBackend:
@@ -110,11 +118,9 @@ def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBac
             gpu_types=catalog.gpu_types(),
             node_dir=region.ray_node_dir or "/tmp/podium-ray",
         )
-    if region.runtime != "local":
-        raise SystemExit(
-            f"error: region {region.name}: runtime {region.runtime!r} is not available (use local, docker or ray)"
-        )
-    return LocalBackend(settings.data_dir)
+    raise SystemExit(
+        f"error: region {region.name}: runtime {region.runtime!r} is not available (use local, docker or ray)"
+    )
 
 
 def control_loop(

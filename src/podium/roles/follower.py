@@ -51,11 +51,13 @@ class RouteFollower:
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         locator: Locator | None = None,
+        region: str | None = None,
     ) -> None:
         """`locator`: where the leading controller is now (several controllers, one database); then
         `controller_url` is only the first guess, and a failed poll looks the leader up again."""
         self.controller_url = controller_url.rstrip("/")
         self.locator = locator
+        self.region = region  # serve only this region's endpoints (`--role gateway --region R`); None: all
         self.advertise_url = advertise_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.poll_timeout_s, self.retry_s, self.clock = poll_timeout_s, retry_s, clock
@@ -125,6 +127,8 @@ class RouteFollower:
     def apply(self, snapshot: dict[str, Any]) -> None:
         assert self.gateway is not None
         routes = [route_from_json(r) for r in snapshot["routes"]]
+        if self.region is not None:
+            routes = [r for r in routes if r.region == self.region]
         now = self.clock()
         for route in routes:
             self.gateway.set_route(route)

@@ -164,7 +164,11 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
     store = None if settings.controller_url else Store(settings.db_url)  # only to read the leader lease
     locator = None if store is None else LeaderLocator(store.leases)
     follower = RouteFollower(
-        settings.controller_url or "", admin_token, settings.advertise_url or settings.base_url, locator=locator
+        settings.controller_url or "",
+        admin_token,
+        settings.advertise_url or settings.base_url,
+        locator=locator,
+        region=settings.region,
     )
     gateway = Gateway(wake=follower.wake)
     follower.attach(gateway)

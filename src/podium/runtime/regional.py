@@ -101,7 +101,7 @@ class RegionalBackend:
     async def list(self) -> builtins.list[ReplicaObservation]:
         """Every region's replicas. One unreachable region fails the whole answer (RuntimeUnavailable
         naming it): adoption must not mistake its replicas for lost ones."""
-        names = builtins.list(self.backends)
+        names = builtins.list({id(b): n for n, b in reversed(self.backends.items())}.values())  # one per backend
         answers = await asyncio.gather(*(self.backends[n].list() for n in names), return_exceptions=True)
         found: builtins.list[ReplicaObservation] = []
         for name, answer in zip(names, answers, strict=True):
@@ -121,4 +121,5 @@ class RegionalBackend:
         return await (await self._holder(replica_id)).tail_text(replica_id, lines)
 
     async def close(self) -> None:
-        await asyncio.gather(*(b.close() for b in self.backends.values()))
+        unique = {id(b): b for b in self.backends.values()}  # several regions may share one (local)
+        await asyncio.gather(*(b.close() for b in unique.values()))
