@@ -72,6 +72,9 @@ def build_spec(o: dict[str, Any], creating: bool) -> dict[str, Any]:
         set_path(doc, key, o.get(key))
     if o.get("template"):
         doc["template"] = {"model_name": o["template"], "flavor_name": o.get("flavor") or "base"}
+        if o.get("env_secret"):  # a template's replicas take env secrets too (HF_TOKEN for gated weights)
+            doc["template"]["env_secrets"] = parse_kv(o["env_secret"], "--env-secret")
+            o = {**o, "env_secret": None}  # taken by the template, not a container's
     container_flags = (
         "image",
         "container_command",
