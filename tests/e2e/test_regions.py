@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import free_port
 from tests.e2e.conftest import PODIUM, Podium, create_fake, replica_pids, start_podium, stop_podium
 from tests.e2e.test_split_roles import chat, wait_healthy
+from tests.ray_cluster import ray_available
 
 
 @pytest.fixture
@@ -83,4 +84,29 @@ def test_a_gateway_started_with_region_serves_only_that_regions_endpoints(tmp_pa
         if gw is not None:
             gw.terminate()
             gw.wait(20)
+        stop_podium(p)
+
+
+@pytest.mark.skipif(not ray_available(), reason="ray is not installed (scripts/ci-ray.sh installs it)")
+def test_an_unreachable_ray_cluster_shows_on_its_endpoint_within_seconds(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "catalog").mkdir(parents=True)
+    closed = free_port()  # nothing listens there
+    (data_dir / "catalog" / "regions.yaml").write_text(
+        "regions:\n  - name: local\n    runtime: local\n"
+        f"  - name: gpu\n    runtime: ray\n    ray_address: 127.0.0.1:{closed}\n"
+    )
+    p = start_podium(data_dir, free_port())
+    try:
+        ep = create_fake(p, "far", "--region", "gpu")
+        deadline = time.monotonic() + 10
+        with p.http() as h:
+            while f"127.0.0.1:{closed}" not in (
+                h.get(f"/v0/endpoints/{ep['id']}").json()["status"]["last_error"] or ""
+            ):
+                assert time.monotonic() < deadline, "the unreachable Ray cluster never showed on the endpoint"
+                time.sleep(0.1)
+            kinds = {e["kind"] for e in h.get(f"/v0/endpoints/{ep['id']}/events").json()["events"]}
+        assert "runtime_unavailable" in kinds, kinds
+    finally:
         stop_podium(p)
