@@ -256,6 +256,14 @@ class ReplicaManager:
     def draining(self) -> set[str]:
         return set(self._draining)
 
+    async def abandon(self) -> None:
+        """Stop acting without stopping anything: starts and drains in flight are cancelled, replicas
+        keep running. For a controller that lost its leader lease: the next leader adopts them."""
+        tasks = [*self._draining.values(), *self._starting.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def stop_all(self) -> None:
         for task in [*self._draining.values(), *self._starting.values()]:
             task.cancel()

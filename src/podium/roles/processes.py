@@ -128,7 +128,10 @@ async def _control(loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublishe
     reconcile and scale until `stop` (or until the lease is lost: cancelled then)."""
     loop.controller.adopted = False
     await tokens_pub.publish()
-    await asyncio.gather(loop.controller.run(stop), loop.autoscaler.run(stop), _prime(book, loop.controller, stop))
+    try:
+        await asyncio.gather(loop.controller.run(stop), loop.autoscaler.run(stop), _prime(book, loop.controller, stop))
+    finally:  # the lease was lost (or stop): no start or drain of this term may act after it
+        await loop.controller.replicas.abandon()
 
 
 def _leader_only(app: Any, lease: LeaderLease) -> None:
