@@ -105,6 +105,12 @@ POLICY = typer.Option(
     "--scale-policy",
     help="queue-delay=SECONDS or request-count=N (default concurrency=0.7), e.g. --scale-policy queue-delay=2.",
 )
+ROUTING = typer.Option(
+    None,
+    "--routing",
+    help="Replica choice: least-load or prefix-cache (same prompt prefix -> same replica's KV cache); "
+    "default prefix-cache for templates, least-load for containers, e.g. --routing prefix-cache.",
+)
 HEALTH = typer.Option(None, "--health-check-path", help="Path that answers 200 when a replica is ready, e.g. /health.")
 SERVED = typer.Option(
     None,

@@ -122,6 +122,7 @@ def build_spec(o: dict[str, Any], creating: bool) -> dict[str, Any]:
         set_path(doc, path, o.get(flag))
     if o.get("scale_policy"):
         set_path(doc, "scaling.scale_policy", parse_policy(o["scale_policy"]))
+    set_path(doc, "routing.policy", o.get("routing"))
     if o.get("auth"):
         set_path(doc, "auth.mode", o["auth"])
     set_path(doc, "auth.token", o.get("token"))

@@ -209,4 +209,5 @@ def route_of(
         request_timeout_s=s.request_timeout_s,
         replicas=tuple(ReplicaRoute(rid, addr) for rid, addr in ready),
         region=spec.compute.region,
+        routing_policy=spec.routing.resolved(spec.template is not None).value,
     )

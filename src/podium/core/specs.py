@@ -116,6 +116,23 @@ class Scaling(Strict):
         return self
 
 
+class RoutingPolicy(StrEnum):
+    LEAST_LOAD = "least-load"  # less loaded of two random replicas: any HTTP server
+    PREFIX_CACHE = "prefix-cache"  # same prompt prefix -> same replica (its KV cache), bounded load
+
+
+class Routing(Strict):
+    """How the gateway picks a replica. `policy` unset: prefix-cache for template (LLM) endpoints, whose
+    engines reuse a cached prompt prefix (measured in docs/benchmarks.md), least-load for containers."""
+
+    policy: RoutingPolicy | None = None
+
+    def resolved(self, is_template: bool) -> RoutingPolicy:
+        if self.policy is not None:
+            return self.policy
+        return RoutingPolicy.PREFIX_CACHE if is_template else RoutingPolicy.LEAST_LOAD
+
+
 class Registry(Strict):
     username: Short | None = None
     password: str | None = Field(default=None, description="stored sealed, shown masked")
@@ -267,6 +284,7 @@ class EndpointSpec(Strict):
     served_model_name: Short | None = None
     compute: Compute = Field(default_factory=Compute)
     scaling: Scaling = Field(default_factory=Scaling)
+    routing: Routing = Field(default_factory=Routing)
     auth: Auth = Field(default_factory=Auth)
     volumes: list[VolumeMount] = Field(default_factory=list, max_length=VOLUMES_MAX)
     health_check_path: str = Field(default="/health", max_length=PATH_MAX)

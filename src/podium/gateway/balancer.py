@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable
 
 from podium.gateway.errors import GatewayError, not_found, stopped, unavailable
-from podium.gateway.routes import EndpointRoute, ReplicaRoute
+from podium.gateway.prefix import PrefixRing
+from podium.gateway.routes import PREFIX_CACHE, EndpointRoute, ReplicaRoute
 
 SUSPECT_TTL_S = 5.0  # how long a replica that refused a connection is routed around
 FAILED_RETRY_AFTER_S = 30.0  # Retry-After for an endpoint the controller gave up on (an operator must act)
@@ -46,11 +47,12 @@ class Lease:
 
 
 class _Waiter:
-    __slots__ = ("enqueued_at", "future", "gone", "held")
+    __slots__ = ("enqueued_at", "future", "gone", "held", "key")
 
-    def __init__(self, future: asyncio.Future[Lease], enqueued_at: float, held: bool) -> None:
+    def __init__(self, future: asyncio.Future[Lease], enqueued_at: float, held: bool, key: int | None) -> None:
         self.future = future
         self.enqueued_at = enqueued_at
+        self.key = key  # prompt-prefix hash under the prefix-cache policy, else None
         self.held = held  # True: waiting for a first ready replica (cold start), not for a slot
         self.gone = False  # served, expired or cancelled: skipped by the dispatcher
 
@@ -84,10 +86,15 @@ class EndpointPool:
         # them or SUSPECT_TTL_S passes (a blip must not exclude a replica for good).
         self._suspects: dict[str, asyncio.TimerHandle] = {}
         self._usable: tuple[ReplicaRoute, ...] = route.replicas
+        self._ring: PrefixRing | None = None  # built lazily for the usable set, prefix-cache only
+        self._by_id: dict[str, ReplicaRoute] = {}
 
     # -- slots ---------------------------------------------------------------------------
-    def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset()) -> Lease | None:
-        """A slot now on the less loaded of two random ready replicas, or None when all are full."""
+    def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset(), key: int | None = None) -> Lease | None:
+        """A slot now, or None when all are full: on the replica owning `key` on the prefix ring
+        (bounded load, spilling clockwise) when given, else the less loaded of two random replicas."""
+        if key is not None and self.route.routing_policy == PREFIX_CACHE:
+            return self._reserve_by_prefix(key, exclude)
         replicas = self._usable
         cap = self.route.max_concurrency
         counts = self._per_replica
@@ -112,6 +119,17 @@ class EndpointPool:
         least = min(candidates, key=lambda r: counts.get(r.replica_id, 0))
         return self._take(least) if counts.get(least.replica_id, 0) < cap else None
 
+    def _reserve_by_prefix(self, key: int, exclude: frozenset[str] | set[str]) -> Lease | None:
+        ring = self._ring
+        if ring is None:
+            self._by_id = {r.replica_id: r for r in self._usable}
+            ring = self._ring = PrefixRing(self._by_id)
+        rid = ring.choose(key, self._load, cap=self.route.max_concurrency, exclude=exclude)
+        return None if rid is None else self._take(self._by_id[rid])
+
+    def _load(self, replica_id: str) -> int:
+        return self._per_replica.get(replica_id, 0)
+
     def _take(self, replica: ReplicaRoute) -> Lease:
         rid = replica.replica_id
         self._per_replica[rid] = self._per_replica.get(rid, 0) + 1
@@ -135,12 +153,12 @@ class EndpointPool:
             self._dispatch()
 
     # -- queue ---------------------------------------------------------------------------
-    async def acquire(self) -> Lease:
+    async def acquire(self, key: int | None = None) -> Lease:
         """A slot, now or after waiting in FIFO order; raises GatewayError (503/404) instead."""
         if self._closed is not None:
             raise self._closed.clone()
         if not self.queued:
-            lease = self.try_reserve()
+            lease = self.try_reserve(key=key)
             if lease is not None:
                 return lease
         route = self.route
@@ -155,7 +173,7 @@ class EndpointPool:
                 code="queue_full",
             )
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), self._clock(), held)
+        waiter = _Waiter(loop.create_future(), self._clock(), held, key)
         self._waiters.append(waiter)
         self.queued += 1
         if held:
@@ -215,7 +233,7 @@ class EndpointPool:
                 waiters.popleft()
                 self._leave(head)
                 continue
-            lease = self.try_reserve()
+            lease = self.try_reserve(key=head.key)
             if lease is None:
                 return
             waiters.popleft()
@@ -273,6 +291,7 @@ class EndpointPool:
             self._dispatch()
 
     def _refresh_usable(self) -> None:
+        self._ring = None  # rebuilt on the next prefix-routed request
         replicas = self.route.replicas
         self._usable = tuple(r for r in replicas if r.replica_id not in self._suspects) if self._suspects else replicas
 

@@ -55,7 +55,7 @@ class FastRelay:
         pool = admitted.pool
         if pool.queued:
             return False
-        lease = pool.try_reserve()
+        lease = pool.try_reserve(key=admitted.routed.prefix_key)
         if lease is None:
             return False
         up = self.upstream.idle(lease.replica.address)

@@ -47,7 +47,7 @@ class Proxy:
         metrics: EndpointMetrics,
     ) -> int:
         """Send `request` to a replica of `pool`; returns the status the client got."""
-        lease = await pool.acquire()
+        lease = await pool.acquire(routed.prefix_key)
         holder = [lease]
         try:
             async with asyncio.timeout(routed.route.request_timeout_s):
@@ -146,7 +146,7 @@ class Proxy:
             tried.add(replica.replica_id)
             pool.suspect(replica.replica_id)
             holder[0].release()
-            lease = pool.try_reserve(exclude=tried)
+            lease = pool.try_reserve(exclude=tried, key=routed.prefix_key)
             if lease is None:
                 holder[0] = _NO_LEASE
                 if waits >= MAX_UNREACHABLE_WAITS:
@@ -154,7 +154,7 @@ class Proxy:
                 # Every replica tried refused: wait for a slot on another (queued), or, with none left,
                 # for the controller to replace them (held, like a cold start).
                 waits += 1
-                lease = await pool.acquire()
+                lease = await pool.acquire(routed.prefix_key)
                 tried.clear()
             holder[0] = lease
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LEAST_LOAD = "least-load"  # the less loaded of two random replicas (any HTTP server)
+PREFIX_CACHE = "prefix-cache"  # the replica that likely holds the prompt's prefix in its KV cache (gateway/prefix.py)
+
 
 @dataclass(frozen=True, slots=True)
 class ReplicaRoute:
@@ -34,6 +37,7 @@ class EndpointRoute:
     failure: str | None = None
     failure_retry_at: float | None = None  # wall-clock time of the controller's next try; None: none planned
     region: str = "local"  # where its replicas run: a `--role gateway --region R` serves only R's routes
+    routing_policy: str = LEAST_LOAD  # LEAST_LOAD or PREFIX_CACHE (spec `routing.policy`, resolved)
 
 
 @dataclass(frozen=True, slots=True)

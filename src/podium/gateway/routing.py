@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import orjson
 
 from podium.gateway.errors import GatewayError, bad_request, not_found, stopped
-from podium.gateway.routes import EndpointRoute
+from podium.gateway.prefix import prefix_key
+from podium.gateway.routes import PREFIX_CACHE, EndpointRoute
 from podium.http.message import Request
 
 MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
@@ -23,6 +24,7 @@ class Routed:
     route: EndpointRoute
     upstream_target: bytes  # path + query sent to the replica
     body: bytes  # possibly rewritten
+    prefix_key: int | None = None  # prompt-prefix hash, only under the prefix-cache policy
 
 
 class RouteTable:
@@ -86,7 +88,9 @@ class RouteTable:
             payload["model"] = served
             body = _dumps(payload)
         target = request.raw_path + (b"?" + request.query if request.query else b"")
-        return Routed(route, target, body)
+        # the body is parsed anyway (for `model`): hashing its prompt prefix costs only this policy
+        key = prefix_key(payload) if route.routing_policy == PREFIX_CACHE else None
+        return Routed(route, target, body, key)
 
     def _resolve_app(self, request: Request) -> Routed:
         raw = request.raw_path
