@@ -148,6 +148,9 @@ def test_controller_kill_9_adopts_ray_replicas_without_restarting_them(podiums: 
         (i["id"], i["started_at"], i["address"]) for i in before
     ]
     until(lambda: answers(again, ep["routing_key"]), 30, "the adopted replica routed again")
+    with again.http() as h:  # its log, read on the node through its actor, by a process that never started it
+        logs = h.get(f"/v0/endpoints/{ep['id']}/logs", params={"replica": after[0]["id"], "tail": 20})
+    assert logs.status_code == 200 and "fake worker serving" in logs.text, logs.text
 
 
 def test_a_lost_worker_node_is_replaced_on_the_other_while_requests_are_served(
