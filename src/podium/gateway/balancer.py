@@ -124,11 +124,8 @@ class EndpointPool:
         if ring is None:
             self._by_id = {r.replica_id: r for r in self._usable}
             ring = self._ring = PrefixRing(self._by_id)
-        rid = ring.choose(key, self._load, cap=self.route.max_concurrency, exclude=exclude)
+        rid = ring.choose(key, self._per_replica, cap=self.route.max_concurrency, exclude=exclude)
         return None if rid is None else self._take(self._by_id[rid])
-
-    def _load(self, replica_id: str) -> int:
-        return self._per_replica.get(replica_id, 0)
 
     def _take(self, replica: ReplicaRoute) -> Lease:
         rid = replica.replica_id
