@@ -179,3 +179,17 @@ def test_routing_spec_flag_and_route_default_by_kind() -> None:
         EndpointSpec.model_validate({**template, "routing": {"policy": "round-robin"}})
     with pytest.raises(ValidationError):
         EndpointSpec.model_validate({**template, "routing": {"policy": "least-load", "extra": 1}})
+
+
+def test_the_llama_worker_keeps_recent_prompts_warm_for_prefix_routing(tmp_path: object) -> None:
+    """What prefix-cache routing steers to: llama-cpp-python's RAM prompt cache, on by default."""
+    from pathlib import Path
+
+    from podium.worker import llama
+
+    gguf = Path(str(tmp_path)) / "m.gguf"
+    gguf.write_bytes(b"")
+    argv = llama.server_argv("py", gguf, "127.0.0.1", 9000, None, 2048, None, 256)
+    assert argv[argv.index("--cache") + 1] == "true" and argv[argv.index("--cache_size") + 1] == str(256 << 20)
+    assert llama.parse_args([], {}).prompt_cache_mib == 256
+    assert "--cache" not in llama.server_argv("py", gguf, "127.0.0.1", 9000, None, 2048, None, 0)

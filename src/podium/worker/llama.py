@@ -45,10 +45,23 @@ def packaged_gguf(package: str = SMOLLM2_PACKAGE) -> Path:
 
 
 def server_argv(
-    python: str, model_file: Path, host: str, port: int, alias: str | None, ctx_size: int, threads: int | None
+    python: str,
+    model_file: Path,
+    host: str,
+    port: int,
+    alias: str | None,
+    ctx_size: int,
+    threads: int | None,
+    prompt_cache_mib: int = 0,
 ) -> list[str]:
     argv = [python, "-m", "llama_cpp.server", "--model", str(model_file), "--host", host, "--port", str(port)]
     argv += ["--chat_format", "chatml", "--n_ctx", str(ctx_size), "--verbose", "false"]
+    if prompt_cache_mib > 0:
+        # llama-cpp-python reuses only the LAST prompt's KV prefix on its own (llama-server's
+        # cache_prompt keeps one per slot); its RAM cache keeps the KV state of recent prompts (LRU,
+        # bounded in bytes) so several shared system prompts stay warm: what prefix-cache routing
+        # steers requests to (docs/gateway.md).
+        argv += ["--cache", "true", "--cache_type", "ram", "--cache_size", str(prompt_cache_mib << 20)]
     if alias:
         argv += ["--model_alias", alias]
     if threads:
@@ -64,6 +77,9 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
     p.add_argument("-a", "--alias", default=env.get("PODIUM_SERVED_MODEL_NAME"), help="model id served")
     p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context length in tokens")
     p.add_argument("-t", "--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    p.add_argument(
+        "--prompt-cache-mib", type=int, default=256, help="RAM for recent prompts' KV state (0: last prompt only)"
+    )
     return p.parse_args(argv)
 
 
@@ -75,7 +91,9 @@ def build(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
     model_file = ns.model_file or packaged_gguf()
     if not model_file.is_file():
         raise SetupError(f"model file {model_file} does not exist")
-    return server_argv(sys.executable, model_file, ns.host, ns.port, ns.alias, ns.ctx_size, ns.threads)
+    return server_argv(
+        sys.executable, model_file, ns.host, ns.port, ns.alias, ns.ctx_size, ns.threads, ns.prompt_cache_mib
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
