@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podium.runtime.base import LaunchSpec, RunPhase, RuntimeUnavailable
+from podium.runtime.base import LaunchSpec, ReplicaObservation, RunPhase, RuntimeUnavailable
 from podium.runtime.fake import FakeBackend
 from podium.runtime.regional import RegionalBackend
 
@@ -50,3 +50,27 @@ async def test_an_unknown_region_is_a_clear_error_not_a_host_process() -> None:
     with pytest.raises(RuntimeUnavailable, match="region 'east' has no runtime"):
         await regional.start(spec("r1", "east"))
     assert not local.replicas
+
+
+class Unreachable(DockerLike):
+    """A docker region whose engine is down: list() cannot answer."""
+
+    async def list(self) -> list[ReplicaObservation]:
+        raise RuntimeUnavailable("docker engine at unix:///nowhere.sock cannot be reached")
+
+
+async def test_one_unreachable_region_does_not_fail_the_others_list() -> None:
+    """list() answers for the regions that answer and names the others in `down` (issue 19 item 2)."""
+    local = FakeBackend()
+    local.add_running("r-here", "e1")
+    regional = RegionalBackend({"local": local, "west": Unreachable(first_port=30000)}, "local")
+    assert {o.replica_id for o in await regional.list()} == {"r-here"}
+    assert regional.down == {"west": "docker engine at unix:///nowhere.sock cannot be reached"}
+    assert regional.region_of("r-here") == "local"
+
+
+async def test_every_region_unreachable_is_the_whole_runtime_down() -> None:
+    regional = RegionalBackend({"local": Unreachable(), "west": Unreachable(first_port=30000)}, "local")
+    with pytest.raises(RuntimeUnavailable, match=r"nowhere\.sock"):
+        await regional.list()
+    assert set(regional.down) == {"local", "west"}

@@ -21,12 +21,13 @@ from podium.controller.observe import Observer
 from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
 from podium.controller.ports import RoutePublisher
 from podium.controller.probe import HealthProbe, ProbeTarget
+from podium.controller.regions import RegionOutages
 from podium.controller.replicas import ReplicaManager
 from podium.core.errors import PodiumError, UnreadableSpec
 from podium.core.specs import EndpointSpec, stored_spec
 from podium.core.states import EndpointState, ReplicaState
 from podium.gateway.routes import EndpointRoute
-from podium.runtime.base import RuntimeBackend, RuntimeUnavailable
+from podium.runtime.base import ReplicaObservation, RuntimeBackend, RuntimeUnavailable
 from podium.settings import ControllerTuning
 from podium.store.repos import Store
 from podium.store.tables import EndpointRow, ReplicaRow
@@ -69,6 +70,7 @@ class Controller:
         self.ticks = 0  # ticks started
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
         self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
+        self.regions = RegionOutages(store, runtime, clock, tuning.backoff_base_s)  # regions down (regional.py)
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
@@ -96,7 +98,8 @@ class Controller:
     async def run(self, stop: asyncio.Event) -> None:
         """Adopt, then tick until stopped. A runtime that cannot be reached (engine down at start-up or
         later) never ends this loop: it retries with backoff, without ticking (nothing is known of the
-        replicas), says why on every endpoint, and resumes, adopting first if it never could."""
+        replicas), says why on every endpoint, and resumes, adopting first if it never could.
+        One region down of several (controller/regions.py) pauses only that region's endpoints."""
         down: str | None = None
         tries = 0
         while not stop.is_set():
@@ -104,7 +107,10 @@ class Controller:
                 if not self.adopted:
                     await self.adopt()
                 elif down is not None:
-                    await self.runtime.list()  # a cheap question: does the runtime answer again?
+                    # a cheap question: does the runtime answer again? (and which regions, if several)
+                    await self._regions_changed(await self.runtime.list())
+                elif self.regions.due():
+                    await self._regions_changed(await self.runtime.list())
                 await self.tick()
                 if self.replicas.unreachable:
                     raise RuntimeUnavailable(self.replicas.unreachable)
@@ -113,12 +119,14 @@ class Controller:
                     down, tries = None, 0
             except RuntimeUnavailable as exc:
                 self.replicas.unreachable = None
-                tries += 1
-                down = await self._runtime_down(str(exc), down)
-                self._tick_done(self.ticks)
-                with contextlib.suppress(asyncio.TimeoutError):  # hints do not shorten the wait
-                    await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 5.0))
-                continue
+                if not (down is None and self.adopted and await self._region_outage()):
+                    tries += 1
+                    down = await self._runtime_down(str(exc), down)
+                    self._tick_done(self.ticks)
+                    with contextlib.suppress(asyncio.TimeoutError):  # hints do not shorten the wait
+                        await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 5.0))
+                    continue
+                log.info("tick ended by a region found down, the next leaves it out: %s", exc)
             except Exception:  # one bad tick must not end the controller
                 log.exception("controller tick failed")
             self._tick_done(self.ticks)
@@ -146,15 +154,53 @@ class Controller:
                 back = ("runtime_available", "runtime reachable again")
                 await self.store.update_endpoint(row.id, last_error=None, updated_at=row.updated_at, event=back)
 
-    async def adopt(self) -> None:
-        """After a restart: keep what still runs (re-probed before routing), end orphans, forget the lost."""
-        running = {o.replica_id: o for o in await self.runtime.list()}
+    async def _region_outage(self) -> bool:
+        """A tick met RuntimeUnavailable: is it one region's (others answer), not the whole runtime's?"""
+        try:
+            running = await self.runtime.list()
+        except RuntimeUnavailable:
+            return False
+        await self._regions_changed(running)
+        return bool(self.regions.down)
+
+    async def _regions_changed(self, running: list[ReplicaObservation]) -> None:
+        """After a list(): note the regions down now; a region back is adopted (if it never was) and
+        its endpoints' outage error cleared."""
+        for region, reason in self.regions.update().items():
+            if region in self.regions.unadopted:
+                await self.adopt(running, only=region)
+            rows = [row for row in await self.store.list_endpoints() if self._region_of(row) == region]
+            await self.regions.recovered(rows, reason)
+
+    def _region_of(self, row: EndpointRow | None) -> str:
+        """The region an endpoint runs in (the backend's default when its spec names none or is unreadable)."""
+        if row is not None:
+            with contextlib.suppress(UnreadableSpec):
+                region = self._parsed(row)[0].compute.region
+                if region:
+                    return region
+        return self.regions.default_region()
+
+    async def adopt(self, listed: list[ReplicaObservation] | None = None, only: str | None = None) -> None:
+        """After a restart: keep what still runs (re-probed before routing), end orphans, forget the lost.
+        Replicas of a region that cannot be reached are left for later (`only`: that region, once back)."""
+        if listed is None:
+            listed = await self.runtime.list()
+            self.regions.update()
+            self.regions.unadopted = set(self.regions.down)
+        running = {o.replica_id: o for o in listed}
+        rows = {row.id: row for row in await self.store.list_endpoints()}
         known = {r.id: r for r in await self.store.live_replicas()}
+        waiting = self.regions.unadopted - ({only} if only else set())
+
+        def ours(region: str | None) -> bool:
+            return region not in waiting and (only is None or region == only)
+
         for rid in running:
-            if rid not in known:
+            if rid not in known and ours(self.regions.region_of_replica(rid) or only):
                 log.info("ending orphan replica %s", rid)
                 await self.runtime.kill(rid)
-        rows = {row.id: row for row in await self.store.list_endpoints()}
+        known = {rid: r for rid, r in known.items() if ours(self._region_of(rows.get(r.endpoint_id)))}
         checks = []
         for rid, row in known.items():
             obs = running.get(rid)
@@ -163,6 +209,7 @@ class Controller:
                 continue
             checks.append(self._adopt_one(row, obs.address or row.address or "", rows.get(row.endpoint_id)))
         await asyncio.gather(*checks)
+        self.regions.unadopted.discard(only or "")
         self.adopted = True
 
     async def _adopt_one(self, row: ReplicaRow, address: str, endpoint: EndpointRow | None) -> None:
@@ -191,14 +238,18 @@ class Controller:
         self.ticks += 1
         rows = await self.store.list_endpoints()
         paths = {row.id: self._probe_target(row) for row in rows}
-        live = await self.store.live_replicas()
+        live = self._reachable(rows, await self.store.live_replicas())
         await self.observer.observe(live, paths)
         if live:  # observation may have failed replicas and changed endpoints' failure counts: reload both
-            rows, live = await self.store.list_endpoints(), await self.store.live_replicas()
+            rows = await self.store.list_endpoints()
+            live = self._reachable(rows, await self.store.live_replicas())
         by_ep: dict[str, list[ReplicaRow]] = {}
         for r in live:
             by_ep.setdefault(r.endpoint_id, []).append(r)
         for row in rows:
+            if (region := self._region_of(row)) in self.regions.down:
+                await self.regions.note(row, region)  # nothing known of its replicas: wait for the region
+                continue
             try:
                 await self._reconcile(row, by_ep.get(row.id, []))
             except Exception as exc:  # isolate endpoints from each other
@@ -207,6 +258,13 @@ class Controller:
         for gone in self._published.keys() - {row.id for row in rows}:
             self._unpublish(gone)
             self._specs.pop(gone, None)
+
+    def _reachable(self, rows: list[EndpointRow], live: list[ReplicaRow]) -> list[ReplicaRow]:
+        """The live replicas outside the regions that cannot be reached (theirs wait for the region)."""
+        if not self.regions.down:
+            return live
+        by_id = {row.id: row for row in rows}
+        return [r for r in live if self._region_of(by_id.get(r.endpoint_id)) not in self.regions.down]
 
     def _parsed(self, row: EndpointRow) -> tuple[EndpointSpec, Workload | None]:
         """Spec and its runnable form (None: the catalog cannot resolve it), cached by the spec's JSON
@@ -349,14 +407,21 @@ class Controller:
             await self.store.add_event(row.id, "failed", f"giving up after {failures} in a row ({what}): {reason}")
         self.hint(row.id)
 
+    async def _unadopted_replicas(self) -> set[str]:
+        if not self.regions.unadopted:
+            return set()
+        rows = {row.id: row for row in await self.store.list_endpoints()}
+        live = await self.store.live_replicas()
+        return {r.id for r in live if self._region_of(rows.get(r.endpoint_id)) in self.regions.unadopted}
+
     async def shutdown(self) -> None:
         """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back.
         With the runtime unreachable they may still run: they stay live in the database, to be adopted.
         Never adopted (the runtime was down since start-up): replicas of an earlier process may run
         unseen, so the database is left as it is and the next start adopts them."""
         try:
-            if self.adopted:
-                await self.replicas.stop_all()
+            if self.adopted:  # a region never adopted keeps its replicas and their rows for the next start
+                await self.replicas.stop_all(await self._unadopted_replicas())
             else:
                 log.warning("shutdown before the runtime was reachable: live replicas left to the next start")
                 await self.runtime.close()

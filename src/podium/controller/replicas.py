@@ -264,11 +264,14 @@ class ReplicaManager:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Stop every replica and end its row; `keep`: rows left live (replicas of a region never adopted,
+        which this process never touched: the next start adopts them)."""
         for task in [*self._draining.values(), *self._starting.values()]:
             task.cancel()
         await asyncio.gather(*self._starting.values(), return_exceptions=True)
         live = await self.store.live_replicas()
         await self.runtime.close()
         for r in live:
-            await self.store.end_replica(r.id, ReplicaState.STOPPED, self.clock(), "podium shut down")
+            if r.id not in keep:
+                await self.store.end_replica(r.id, ReplicaState.STOPPED, self.clock(), "podium shut down")

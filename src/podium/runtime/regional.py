@@ -7,8 +7,10 @@ backend that holds it. An id never seen by this process (the API's log reader, a
 earlier Podium) is found by asking each backend, and remembered once one knows it.
 
 Errors: a region whose engine or cluster cannot be reached raises its backend's RuntimeUnavailable
-(which names the engine or cluster), so the controller waits it out (adoption must not count that
-region's replicas as lost).
+(which names the engine or cluster) from calls about its replicas. `list()` answers for the regions
+that can be reached and names the others in `down` (region -> reason): one region's outage must not
+stop the controller from adopting, starting and replacing replicas elsewhere. Only when no region
+answers does `list()` raise, so a single-region setup behaves as one runtime.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class RegionalBackend:
         self.backends = dict(backends)
         self.default = default
         self._region_of: dict[str, str] = {}  # replica id -> region whose backend holds it
+        self.down: dict[str, str] = {}  # region -> why it could not be reached, as of the last list()
 
     def kind(self, region: str) -> str:
         """The runtime a region runs (local, docker, ray): what a LaunchSpec for it must carry."""
@@ -63,6 +66,10 @@ class RegionalBackend:
             known = ", ".join(sorted(self.backends))
             raise RuntimeUnavailable(f"region {region!r} has no runtime here (regions: {known})")
         return backend
+
+    def region_of(self, replica_id: str) -> str | None:
+        """The region known to hold this replica (started here, or found by list()); None: not known."""
+        return self._region_of.get(replica_id)
 
     async def _holder(self, replica_id: str) -> RuntimeBackend:
         """The backend holding this replica: remembered, else the first that knows it (default: none)."""
@@ -99,17 +106,25 @@ class RegionalBackend:
         await (await self._holder(replica_id)).kill(replica_id)
 
     async def list(self) -> builtins.list[ReplicaObservation]:
-        """Every region's replicas. One unreachable region fails the whole answer (RuntimeUnavailable
-        naming it): adoption must not mistake its replicas for lost ones."""
+        """The replicas of every region that answers; the others are named in `down`, since their
+        replicas may still run (adoption must not mistake them for lost ones). Raises (the first
+        region's RuntimeUnavailable) only when no region answers."""
         names = builtins.list({id(b): n for n, b in reversed(self.backends.items())}.values())  # one per backend
         answers = await asyncio.gather(*(self.backends[n].list() for n in names), return_exceptions=True)
         found: builtins.list[ReplicaObservation] = []
+        failed: dict[int, RuntimeUnavailable] = {}
         for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, RuntimeUnavailable):
+                failed[id(self.backends[name])] = answer
+                continue
             if isinstance(answer, BaseException):
                 raise answer
             for obs in answer:
                 self._region_of[obs.replica_id] = name
             found.extend(answer)
+        self.down = {n: str(failed[id(b)]) for n, b in self.backends.items() if id(b) in failed}
+        if failed and len(failed) == len(names):
+            raise next(iter(failed.values()))
         return found
 
     async def logs(self, replica_id: str, tail: int = 100, follow: bool = False) -> AsyncIterator[str]:
@@ -121,5 +136,9 @@ class RegionalBackend:
         return await (await self._holder(replica_id)).tail_text(replica_id, lines)
 
     async def close(self) -> None:
+        """Close every backend, even when one fails (its replicas stay for the next start to adopt)."""
         unique = {id(b): b for b in self.backends.values()}  # several regions may share one (local)
-        await asyncio.gather(*(b.close() for b in unique.values()))
+        results = await asyncio.gather(*(b.close() for b in unique.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
