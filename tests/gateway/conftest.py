@@ -109,6 +109,10 @@ class FakeReplica:
             await resp.write(b"data: " + orjson.dumps(_chunk(i, body.get("model"))) + b"\n\n")
             if i == 0 and body.get("gate"):
                 await self.gate.wait()
+        if (body.get("stream_options") or {}).get("include_usage"):  # OpenAI's final usage chunk
+            usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+            final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            await resp.write(b"data: " + orjson.dumps(final) + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

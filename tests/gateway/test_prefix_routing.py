@@ -193,3 +193,22 @@ def test_the_llama_worker_keeps_recent_prompts_warm_for_prefix_routing(tmp_path:
     assert argv[argv.index("--cache") + 1] == "true" and argv[argv.index("--cache_size") + 1] == str(256 << 20)
     assert llama.parse_args([], {}).prompt_cache_mib == 256
     assert "--cache" not in llama.server_argv("py", gguf, "127.0.0.1", 9000, None, 2048, None, 0)
+
+
+# -- token metering ---------------------------------------------------------------------------
+async def test_tokens_from_usage_are_counted_per_endpoint_on_metrics(harness: Harness, replica: FakeReplica) -> None:
+    harness.gateway.set_route(make_route([replica]))
+    async with harness.client() as client:
+        for _ in range(3):  # non-streaming: usage 1 + 1 each
+            assert (await client.post("/v1/chat/completions", json={"model": "my-model"})).status_code == 200
+        for _ in range(2):  # streams whose last chunk carries usage 7 + 3
+            body = {"model": "my-model", "stream": True, "stream_options": {"include_usage": True}}
+            resp = await client.post("/v1/chat/completions", json=body)
+            assert resp.status_code == 200 and b'"usage"' in resp.content
+        # a stream without usage counts nothing
+        assert (
+            await client.post("/v1/chat/completions", json={"model": "my-model", "stream": True})
+        ).status_code == 200
+        text = (await client.get("/metrics")).text
+    assert 'podium_gateway_tokens_total{endpoint="ep-test",gen_ai_token_type="input"} 17' in text
+    assert 'podium_gateway_tokens_total{endpoint="ep-test",gen_ai_token_type="output"} 9' in text

@@ -26,6 +26,7 @@ from podium.gateway.admission import Admitted
 from podium.gateway.balancer import Lease
 from podium.gateway.deadlines import Deadlines
 from podium.gateway.errors import GatewayError, bad_gateway
+from podium.gateway.metrics import USAGE_MARK
 from podium.gateway.proxy import content_length, request_head
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 from podium.http.framing import LAST_CHUNK, chunk, frame
@@ -132,6 +133,8 @@ class FastExchange:
                 return
             if up.complete:
                 body = up.take_body()
+                if USAGE_MARK in body:
+                    self.metrics.count_usage(body)
                 conn.write(frame(conn, status, headers, len(body))[0] + body)
                 self._finish(True)
                 return
@@ -139,6 +142,8 @@ class FastExchange:
             conn.write(head)
         data = up.take_body()
         if data:
+            if USAGE_MARK in data:
+                self.metrics.count_usage(data)
             conn.write(chunk(data) if self.chunked else data)
         if up.complete:
             if self.chunked:

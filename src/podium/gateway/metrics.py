@@ -6,9 +6,13 @@ request); the text exposition is rendered only when `/metrics` is scraped.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Callable
 
+USAGE_MARK = b'"usage"'
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -52,7 +56,16 @@ class Histogram:
 class EndpointMetrics:
     """What one endpoint's traffic looked like since the gateway started."""
 
-    __slots__ = ("by_code", "errors", "last_request_at", "latency", "rate", "ttfb")
+    __slots__ = (
+        "by_code",
+        "completion_tokens",
+        "errors",
+        "last_request_at",
+        "latency",
+        "prompt_tokens",
+        "rate",
+        "ttfb",
+    )
 
     def __init__(self) -> None:
         self.by_code: dict[int, int] = {}
@@ -61,6 +74,23 @@ class EndpointMetrics:
         self.ttfb = Histogram()
         self.rate = RateWindow()
         self.last_request_at: float | None = None
+        self.prompt_tokens = 0  # from the replicas' OpenAI `usage` objects (count_usage)
+        self.completion_tokens = 0
+
+    def count_usage(self, data: bytes) -> None:
+        """Add the tokens of an OpenAI `usage` object found in a response body or stream piece.
+        Callers check `USAGE_MARK in data` first (one C scan); a stream's usage comes once, in its
+        final chunk (when the client asked for `stream_options.include_usage`)."""
+        at = data.rfind(USAGE_MARK)
+        if at < 0:
+            return
+        tail = data[at : at + 512]
+        prompt = _PROMPT_TOKENS.search(tail)
+        completion = _COMPLETION_TOKENS.search(tail)
+        if prompt is not None:
+            self.prompt_tokens += int(prompt.group(1))
+        if completion is not None:
+            self.completion_tokens += int(completion.group(1))
 
     def finished(self, code: int, latency_s: float, now: float) -> None:
         self.by_code[code] = self.by_code.get(code, 0) + 1
@@ -122,6 +152,19 @@ def render_prometheus(
     ]
     for eid, m in metrics.items():
         _histogram(lines, "podium_gateway_ttfb_seconds", eid, m.ttfb)
+    lines += [
+        "# HELP podium_gateway_tokens_total Tokens in the replicas' OpenAI `usage`, by endpoint and "
+        "gen_ai.token.type (input: prompt, output: completion).",
+        "# TYPE podium_gateway_tokens_total counter",
+    ]
+    for eid, m in metrics.items():
+        if m.prompt_tokens or m.completion_tokens:
+            lines.append(
+                f"podium_gateway_tokens_total{_labels(endpoint=eid, gen_ai_token_type='input')} {m.prompt_tokens}"
+            )
+            lines.append(
+                f"podium_gateway_tokens_total{_labels(endpoint=eid, gen_ai_token_type='output')} {m.completion_tokens}"
+            )
     for name, help_, index in (
         ("podium_gateway_in_flight", "Requests holding a replica slot.", 0),
         ("podium_gateway_queue_length", "Requests waiting for a slot or a first ready replica.", 1),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.metrics import EndpointMetrics
+from podium.gateway.metrics import USAGE_MARK, EndpointMetrics
 from podium.gateway.routing import Routed
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 from podium.http.message import (
@@ -96,6 +96,8 @@ class Proxy:
                 return status  # not pooled: the parser cannot tell a HEAD answer has no body
             try:
                 first = await conn.read()
+                if USAGE_MARK in first:
+                    metrics.count_usage(first)
                 if conn.complete and not conn.chunks:
                     reusable = True
                     await out.send_full(status, headers, first)
@@ -104,6 +106,8 @@ class Proxy:
                 if first:
                     await out.write(first)
                 while chunk := await conn.read():
+                    if USAGE_MARK in chunk:
+                        metrics.count_usage(chunk)
                     await out.write(chunk)
             except UpstreamError as exc:
                 metrics.error("replica_failed")
