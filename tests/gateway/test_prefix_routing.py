@@ -192,6 +192,7 @@ def test_the_llama_worker_keeps_recent_prompts_warm_for_prefix_routing(tmp_path:
     argv = llama.server_argv("py", gguf, "127.0.0.1", 9000, None, 2048, None, 256)
     assert argv[argv.index("--cache") + 1] == "true" and argv[argv.index("--cache_size") + 1] == str(256 << 20)
     assert llama.parse_args([], {}).prompt_cache_mib == 256
+    assert argv[argv.index("--interrupt_requests") + 1] == "false"  # a new request must not cut a stream
     assert "--cache" not in llama.server_argv("py", gguf, "127.0.0.1", 9000, None, 2048, None, 0)
 
 

@@ -56,6 +56,9 @@ def server_argv(
 ) -> list[str]:
     argv = [python, "-m", "llama_cpp.server", "--model", str(model_file), "--host", host, "--port", str(port)]
     argv += ["--chat_format", "chatml", "--n_ctx", str(ctx_size), "--verbose", "false"]
+    # the server runs one completion at a time; by default a new request INTERRUPTS the running one
+    # (its stream is cut mid-answer): make it wait its turn instead, as the gateway's slots expect
+    argv += ["--interrupt_requests", "false"]
     if prompt_cache_mib > 0:
         # llama-cpp-python reuses only the LAST prompt's KV prefix on its own (llama-server's
         # cache_prompt keeps one per slot); its RAM cache keeps the KV state of recent prompts (LRU,
