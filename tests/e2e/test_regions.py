@@ -4,6 +4,8 @@ engine that cannot be reached shows on the endpoint within seconds."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -50,6 +52,28 @@ def test_an_endpoint_in_a_docker_region_never_runs_as_a_host_process(two_regions
     assert "runtime_unavailable" in kinds, kinds
     assert got["status"]["state"] != "ready"
     assert not replica_pids(p.mark), "a docker region's replica ran as a host process"
+
+
+def test_a_local_endpoint_serves_and_is_replaced_beside_an_unreachable_docker_region(two_regions: Podium) -> None:
+    """Issue 19 item 2: the docker region's engine is down since start-up; the local region's endpoint
+    still starts, serves, and is replaced after its replica is killed, while west shows its error."""
+    p = two_regions
+    west = create_fake(p, "westy", "--region", "west")
+    here = create_fake(p, "here")
+    p.wait_state(here["id"], "serving", timeout=20)
+    assert chat(p.url, here["routing_key"], timeout=10).status_code == 200
+    first = replica_pids(p.mark)  # only local's: west never runs as a host process
+    assert first
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while not set(replica_pids(p.mark)) - set(first) or chat(p.url, here["routing_key"], 5).status_code != 200:
+        assert time.monotonic() < deadline, "the killed local replica was never replaced"
+        time.sleep(0.1)
+    with p.http() as h:
+        error = h.get(f"/v0/endpoints/{west['id']}").json()["status"].get("last_error") or ""
+        assert "no-engine.sock" in error
+        assert "no-engine.sock" not in (h.get(f"/v0/endpoints/{here['id']}").json()["status"].get("last_error") or "")
 
 
 def test_a_gateway_started_with_region_serves_only_that_regions_endpoints(tmp_path: Path) -> None:
