@@ -178,6 +178,28 @@ async def test_a_region_down_at_start_up_is_adopted_when_it_returns(regions: Reg
         await halt(second, stop, task)
 
 
+async def test_every_region_down_then_one_back_serves_it_and_keeps_the_other_waiting(regions: Regions) -> None:
+    """The whole runtime down (no region answers), then the local region back: its endpoint starts,
+    while the west one keeps its error without a spurious runtime_available in between."""
+    local = DownableRuntime()
+    local.down = regions.west.down = True
+    regions.local = local
+    local_ep, west_ep = await regions.create("here", "local"), await regions.create("there", "west")
+    controller = regions.controller()
+    stop, task = await running(controller)
+    try:
+        await regions.until("both show the outage", lambda: _errors_are(regions, WEST_DOWN, local_ep, west_ep))
+        local.down = False
+        await regions.until("local serves", lambda: _all_ready(regions, local_ep))
+        await regions.until("local's error cleared", lambda: _error_is(regions, local_ep, None))
+        assert "runtime_available" in await regions.kinds(local_ep)
+        assert WEST_DOWN in ((await regions.store.get_endpoint(west_ep)).last_error or "")  # type: ignore[union-attr]
+        assert "runtime_available" not in await regions.kinds(west_ep)
+        assert not await regions.store.live_replicas(west_ep)
+    finally:
+        await halt(controller, stop, task)
+
+
 async def test_shutdown_leaves_a_never_adopted_region_as_it_is(regions: Regions) -> None:
     """The reachable region's replicas stop as usual; the never adopted one's stay, rows and all."""
     local_ep, west_ep = await regions.create("here", "local"), await regions.create("there", "west")
@@ -213,3 +235,7 @@ async def _error_is(regions: Regions, endpoint_id: str, error: str | None) -> bo
 
 async def _has(regions: Regions, endpoint_id: str, kind: str) -> bool:
     return kind in await regions.kinds(endpoint_id)
+
+
+async def _errors_are(regions: Regions, error: str, *endpoint_ids: str) -> bool:
+    return all([await _error_is(regions, e, error) for e in endpoint_ids])

@@ -150,7 +150,7 @@ class Controller:
     async def _runtime_back(self, reason: str) -> None:
         log.warning("runtime reachable again")
         for row in await self.store.list_endpoints():
-            if row.last_error == reason:
+            if row.last_error == reason and self._region_of(row) not in self.regions.down:  # theirs: still down
                 back = ("runtime_available", "runtime reachable again")
                 await self.store.update_endpoint(row.id, last_error=None, updated_at=row.updated_at, event=back)
 
