@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from podium.api.deps import Services, services
-from podium.console.frame import frame
-from podium.console.layout import login_page, own_url, page, principal_of
+from podium.console.frame import frame, tab_context
+from podium.console.layout import own_url
 from podium.services.endpoints import EndpointRecord
 
 router = APIRouter(include_in_schema=False)
@@ -153,15 +153,10 @@ async def charts_html(request: Request, svc: Services, rec: EndpointRecord) -> s
 
 @router.get("/console/endpoints/{endpoint_id}/charts", response_class=HTMLResponse)
 async def charts_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    from podium.core.errors import PodiumError
-
-    principal = await principal_of(request, svc)
-    if principal is None:
-        return login_page()
-    try:
-        rec = await svc.endpoints.get(endpoint_id)
-    except PodiumError as exc:
-        return page("Not found", f"<p class=err>{escape(exc.message)}</p>", status_code=404)
+    ctx = await tab_context(endpoint_id, request, svc)
+    if isinstance(ctx, HTMLResponse):
+        return ctx
+    principal, rec = ctx
     inner = (
         "<p class='muted'>From the gateway's <code>/metrics</code>, sampled every 2 s while this tab is open "
         "(latency: histogram bucket bounds).</p>"

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from podium.api.deps import Services, services
 from podium.api.schemas import masked
 from podium.console.charts import charts_from, record_sample
-from podium.console.frame import frame, replicas_table
+from podium.console.frame import frame, replicas_table, tab_context
 from podium.console.layout import is_admin, login_page, page, principal_of, state_badge
 from podium.core.errors import PodiumError
 from podium.runtime.base import RuntimeUnavailable
@@ -31,12 +31,10 @@ async def _record(endpoint_id: str, svc: Services) -> EndpointRecord | HTMLRespo
 
 @router.get("/console/endpoints/{endpoint_id}", response_class=HTMLResponse)
 async def overview(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    principal = await principal_of(request, svc)
-    if principal is None:
-        return login_page()
-    rec = await _record(endpoint_id, svc)
-    if isinstance(rec, HTMLResponse):
-        return rec
+    ctx = await tab_context(endpoint_id, request, svc)
+    if isinstance(ctx, HTMLResponse):
+        return ctx
+    principal, rec = ctx
     events = await svc.endpoints.events(endpoint_id, 50)
     evs = "".join(
         f"<tr><td>{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(e.at))}</td><td>{escape(e.kind)}</td>"
@@ -80,12 +78,10 @@ async def live(
 
 @router.get("/console/endpoints/{endpoint_id}/logs", response_class=HTMLResponse)
 async def logs_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    principal = await principal_of(request, svc)
-    if principal is None:
-        return login_page()
-    rec = await _record(endpoint_id, svc)
-    if isinstance(rec, HTMLResponse):
-        return rec
+    ctx = await tab_context(endpoint_id, request, svc)
+    if isinstance(ctx, HTMLResponse):
+        return ctx
+    principal, rec = ctx
     text = escape(await _log_text(svc, rec, 200))
     inner = (
         '<p class="check"><input type="checkbox" id="follow" checked> <label for="follow">Follow (refresh every '
@@ -147,12 +143,10 @@ async def confirm(endpoint_id: str, action: str, request: Request, svc: Services
 
 @router.get("/console/endpoints/{endpoint_id}/settings", response_class=HTMLResponse)
 async def settings_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-    principal = await principal_of(request, svc)
-    if principal is None:
-        return login_page()
-    rec = await _record(endpoint_id, svc)
-    if isinstance(rec, HTMLResponse):
-        return rec
+    ctx = await tab_context(endpoint_id, request, svc)
+    if isinstance(ctx, HTMLResponse):
+        return ctx
+    principal, rec = ctx
     saved = '<p class="ok" role="status">✓ Scaling saved.</p>' if request.query_params.get("saved") else ""
     return frame(rec, "/settings", saved + scaling_form(rec, request.query_params.get("error", "")), principal)
 

@@ -5,13 +5,30 @@ from __future__ import annotations
 
 from html import escape
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from podium.console.layout import is_admin, page, state_badge
+from podium.api.deps import Services
+from podium.console.layout import is_admin, login_page, page, principal_of, state_badge
+from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
 from podium.services.tokens import Principal
 
 TABS = (("", "Overview"), ("/charts", "Charts"), ("/logs", "Logs"), ("/playground", "Playground"))
+
+
+async def tab_context(
+    endpoint_id: str, request: Request, svc: Services
+) -> tuple[Principal, EndpointRecord] | HTMLResponse:
+    """Who is signed in and the endpoint a tab shows, or the page to answer instead: the sign-in
+    form when signed out, a 404 page naming the problem when the endpoint is unknown."""
+    principal = await principal_of(request, svc)
+    if principal is None:
+        return login_page()
+    try:
+        return principal, await svc.endpoints.get(endpoint_id)
+    except PodiumError as exc:
+        return page("Not found", f"<p class=err>{escape(exc.message)}</p>", status_code=404)
 
 
 def frame(rec: EndpointRecord, tab: str, inner: str, principal: Principal) -> HTMLResponse:

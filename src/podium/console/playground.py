@@ -14,8 +14,8 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from podium.api.deps import Services, data_plane_urls, services
-from podium.console.frame import frame
-from podium.console.layout import COOKIE, login_page, own_url, page, principal_of
+from podium.console.frame import frame, tab_context
+from podium.console.layout import COOKIE, own_url, principal_of
 from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
 
@@ -43,14 +43,10 @@ def snippets(base: str, rec: EndpointRecord) -> list[tuple[str, str]]:
 
 @router.get("/console/endpoints/{endpoint_id}/playground", response_class=HTMLResponse)
 async def playground_tab(endpoint_id: str, request: Request, svc: Services = Depends(services)) -> Response:
-
-    principal = await principal_of(request, svc)
-    if principal is None:
-        return login_page()
-    try:
-        rec = await svc.endpoints.get(endpoint_id)
-    except PodiumError as exc:
-        return page("Not found", f"<p class=err>{escape(exc.message)}</p>", status_code=404)
+    ctx = await tab_context(endpoint_id, request, svc)
+    if isinstance(ctx, HTMLResponse):
+        return ctx
+    principal, rec = ctx
     eid = escape(rec.row.id)
     base = data_plane_urls(svc)(rec.spec.compute.region)
     blocks = "".join(
