@@ -135,7 +135,7 @@ async def _secrets_page(svc: Services, admin: bool, error: str = "") -> HTMLResp
     rows = [
         f"<tr><td>{escape(s.name)}<br><code class='muted'>{escape(s.id)}</code></td><td>{s.latest_version}</td>"
         f"<td>{escape(', '.join(s.keys))}</td>"
-        f"<td>{escape(', '.join(ControlPlane.users_of_secret(users, s.id, s.name)) or '-')}</td>"
+        f"<td>{escape(_users(users, s.id, s.name, ControlPlane.users_of_secret))}</td>"
         f"<td>{_when(s.updated_at)}</td></tr>"
         for s in await _plane(svc).secrets.list_all()
     ]
