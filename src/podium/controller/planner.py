@@ -1,14 +1,18 @@
 """The reconcile plan as a pure function of (endpoint, replicas, now).
 
-Nothing here does I/O, so every rule — rolling updates, scale-down order, backoff, failure —
-is tested as a table of inputs and expected actions (tests/controller/test_planner.py).
+Nothing here does I/O, so every rule — surge-first rolling updates, canaries, a failed rollout
+rolling back, scale-down order, backoff, failure — is tested as a table of inputs and expected
+actions (tests/controller/test_planner.py). Rollouts: docs/rollouts.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from podium.controller.rollout_rules import CanaryStats, RolloutInput, canary_size, failed_rollout, rolling_moves
 from podium.core.states import ReplicaState
+
+__all__ = ["CanaryStats", "EndpointInput", "Plan", "ReplicaInput", "RolloutInput", "backoff_delay", "plan"]
 
 
 @dataclass(frozen=True)
@@ -17,9 +21,11 @@ class EndpointInput:
     enabled: bool
     deleting: bool
     target: int  # the autoscaler's desired count, already clamped to [min, max]
-    generation: int  # current spec generation: replicas of older ones are rolled
+    generation: int  # the current revision: replicas of other ones are rolled
     failed: bool  # too many failed starts: start nothing until the user changes something
     backoff_until: float  # no new start before this time (crash backoff)
+    failures: int = 0  # consecutive failed starts (a rollout with old replicas serving rolls back on them)
+    rollout: RolloutInput = field(default_factory=RolloutInput)
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,13 @@ class Plan:
     drain: tuple[str, ...] = ()  # replicas to take out of routing, drain, then stop
     delete_endpoint: bool = False  # deleting and nothing is left running
     waiting_for_backoff: bool = False  # wanted to start, but a crash backoff holds it
+    rollback_to: int | None = None  # the rollout failed: make this revision (the one still serving) current
+    progress: str | None = None  # a rollout under way: where it stands, for events and `endpoint get`
     reasons: list[str] = field(default_factory=list)
 
 
 _SERVING = (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaState.READY)
+_READY = ReplicaState.READY
 
 
 def plan(ep: EndpointInput, replicas: list[ReplicaInput], now: float) -> Plan:
@@ -50,26 +59,45 @@ def plan(ep: EndpointInput, replicas: list[ReplicaInput], now: float) -> Plan:
 
     drain: list[str] = [r.replica_id for r in live if r.state == ReplicaState.UNHEALTHY]
     current = [r for r in live if r.state in _SERVING and r.generation == ep.generation]
-    old = [r for r in live if r.state in _SERVING and r.generation != ep.generation]
+    old = sorted((r for r in live if r.state in _SERVING and r.generation != ep.generation), key=lambda r: r.created_at)
+    old_ready = [r for r in old if r.state == _READY]
     reasons: list[str] = []
+    # A canary holds while replicas of an older revision serve: a few new ones take a share of requests.
+    canary = ep.rollout.canary_percent > 0 and bool(old_ready) and target > 0
+    wanted = canary_size(target, ep.rollout.canary_percent) if canary else target
 
-    if len(current) > target:
+    if old_ready and target > 0:
+        new_ready = sum(1 for r in current if r.state == _READY)
+        why = failed_rollout(ep.rollout, ep.failures, new_ready < wanted, now)
+        if why is not None:
+            back = max(r.generation for r in old_ready)
+            why = f"rollout to revision {ep.generation} failed: {why}"
+            return Plan(drain=tuple(drain), rollback_to=back, reasons=[why])
+
+    if len(current) > wanted:
         # Scale down: boot-in-progress replicas first (they serve nobody yet), then the newest.
-        order = sorted(current, key=lambda r: (r.state == ReplicaState.READY, -r.created_at))
-        excess = order[: len(current) - target]
+        order = sorted(current, key=lambda r: (r.state == _READY, -r.created_at))
+        excess = order[: len(current) - wanted]
         drain += [r.replica_id for r in excess]
-        reasons.append(f"scale down {len(current)} -> {target}")
+        reasons.append(f"scale down {len(current)} -> {wanted}")
         current = [r for r in current if r not in excess]
 
-    # Rolling update: old-generation replicas keep serving until enough new ones are ready.
-    ready_now = sum(1 for r in current if r.state == ReplicaState.READY)
-    for r in old:
-        if target == 0 or ready_now >= target or r.state != ReplicaState.READY:
-            drain.append(r.replica_id)
+    drain += [r.replica_id for r in old if r.state != _READY]  # an old one still booting serves nobody
+    new_ready = sum(1 for r in current if r.state == _READY)
+    if canary:
+        leaving = old_ready[: max(0, len(old_ready) - target)]  # the old keep the target, no more
+        budget = wanted - len(current)
+    else:
+        leaving, budget = rolling_moves(ep.rollout, target, len(current), new_ready, old_ready)
+    drain += [r.replica_id for r in leaving]
+    progress = None
     if old:
-        reasons.append(f"rolling {len(old)} replica(s) to generation {ep.generation}")
+        kind = f"canary {ep.rollout.canary_percent:g}%" if canary else "rolling"
+        left = len(old_ready) - len(leaving)
+        progress = f"{kind} to revision {ep.generation}: {new_ready}/{wanted} new ready, {left} old serving"
+        reasons.append(progress)
 
-    missing = target - len(current)
+    missing = min(target - len(current), budget)
     start, waiting = 0, False
     if missing > 0 and not ep.failed:
         if now >= ep.backoff_until:
@@ -78,7 +106,13 @@ def plan(ep: EndpointInput, replicas: list[ReplicaInput], now: float) -> Plan:
         else:
             waiting = True
             reasons.append(f"restart backoff: {ep.backoff_until - now:.1f}s left")
-    return Plan(start=start, drain=tuple(dict.fromkeys(drain)), waiting_for_backoff=waiting, reasons=reasons)
+    return Plan(
+        start=start,
+        drain=tuple(dict.fromkeys(drain)),
+        waiting_for_backoff=waiting,
+        progress=progress,
+        reasons=reasons,
+    )
 
 
 def backoff_delay(failures: int, base_s: float, max_s: float) -> float:
