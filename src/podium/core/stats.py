@@ -24,3 +24,15 @@ class EndpointStats:
             rps=self.rps + other.rps,
             last_request_at=last,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLoad:
+    """An endpoint's model engines together, from their own `/metrics` (controller/engine_metrics.py):
+    what the kv-cache and engine-queue scale policies read. Absent (None) when no engine says."""
+
+    replicas: int  # ready replicas whose engine answered
+    waiting: float  # requests waiting inside the engines (not yet scheduled), summed
+    running: float  # requests the engines run now, summed
+    kv_cache_avg: float | None = None  # KV-cache share in use, 0..1, mean over those replicas
+    kv_cache_max: float | None = None

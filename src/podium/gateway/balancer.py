@@ -88,6 +88,7 @@ class EndpointPool:
         self._usable: tuple[ReplicaRoute, ...] = route.replicas
         self._ring: PrefixRing | None = None  # built lazily for the usable set, prefix-cache only
         self._by_id: dict[str, ReplicaRoute] = {}
+        self._refresh_usable()
 
     # -- slots ---------------------------------------------------------------------------
     def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset(), key: int | None = None) -> Lease | None:
@@ -291,6 +292,9 @@ class EndpointPool:
         self._ring = None  # rebuilt on the next prefix-routed request
         replicas = self.route.replicas
         self._usable = tuple(r for r in replicas if r.replica_id not in self._suspects) if self._suspects else replicas
+        busy = self.route.engine_busy  # long engine queues (controller/engine_metrics.py): avoided while others serve
+        if busy and (calm := tuple(r for r in self._usable if r.replica_id not in busy)):
+            self._usable = calm
 
     def _failure(self) -> GatewayError | None:
         """503 `endpoint_failed` naming the controller's reason, when the route says waiting won't help."""

@@ -16,6 +16,7 @@ PREFIX_CACHE = "prefix-cache"  # the replica that likely holds the prompt's pref
 class ReplicaRoute:
     replica_id: str  # stable id; balancer slots are keyed by it, never by address
     address: str  # "127.0.0.1:PORT"
+    revision: int = 0  # the endpoint revision it runs (issue 13): a canary splits requests by it
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,12 @@ class EndpointRoute:
     failure_retry_at: float | None = None  # wall-clock time of the controller's next try; None: none planned
     region: str = "local"  # where its replicas run: a `--role gateway --region R` serves only R's routes
     routing_policy: str = LEAST_LOAD  # LEAST_LOAD or PREFIX_CACHE (spec `routing.policy`, resolved)
+    # A canary (issue 13): this share of requests (0-100) goes to replicas of `canary_revision`, the rest
+    # to the others, until it is promoted or rolled back. None: no split.
+    canary_revision: int | None = None
+    canary_percent: float = 0.0
+    # replicas whose engine queue is long (controller/engine_metrics.py): chosen only when no other has a slot
+    engine_busy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ def route_to_json(route: EndpointRoute) -> dict[str, Any]:
 
 def route_from_json(data: dict[str, Any]) -> EndpointRoute:
     replicas = tuple(ReplicaRoute(**r) for r in data.get("replicas", ()))
-    return EndpointRoute(**{**data, "replicas": replicas})
+    busy = tuple(data.get("engine_busy", ()))  # a JSON list; the route compares as a tuple
+    return EndpointRoute(**{**data, "replicas": replicas, "engine_busy": busy})
 
 
 def token_to_json(token: PlatformToken) -> dict[str, Any]:

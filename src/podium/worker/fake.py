@@ -8,7 +8,8 @@ unhealthy or to crash. Real model servers are too slow and too nondeterministic 
 
 Routes: GET /health, GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/embeddings
 (each echoes the `model` it received); GET /admin/stats (request counters, peak concurrency);
-POST /admin/health {"ok": false} (flip health); POST /admin/exit {"code": 3} (crash now).
+POST /admin/health {"ok": false} (flip health); POST /admin/exit {"code": 3} (crash now);
+GET /metrics (vLLM's engine gauges) and POST /admin/engine {"waiting": 5, "kv_cache": 0.9} to set them.
 Any other path answers JSON describing the request (method, path, query, headers, body) so tests
 can check the gateway's prefix stripping and header handling.
 
@@ -120,6 +121,8 @@ class FakeWorker:
         self._listening_since = 0.0
         self._ids = 0
         self._exiting = False
+        # what /metrics reports, vLLM's names (POST /admin/engine): None running = live in-flight count
+        self.engine: dict[str, Any] = {"format": "vllm", "waiting": 0.0, "running": None, "kv_cache": 0.0}
 
     @property
     def url(self) -> str:
@@ -136,6 +139,8 @@ class FakeWorker:
         r.add_get("/admin/stats", self.stats)
         r.add_post("/admin/health", self.set_health)
         r.add_post("/admin/exit", self.exit_now)
+        r.add_get("/metrics", self.engine_metrics)
+        r.add_post("/admin/engine", self.set_engine)
         r.add_route("*", "/{tail:.*}", self.echo)
         return app
 
@@ -258,6 +263,21 @@ class FakeWorker:
         resp = await self._send(request, {"exiting": code})
         asyncio.get_running_loop().call_later(0.05, self.on_exit, code)
         return resp
+
+    async def engine_metrics(self, request: web.Request) -> web.StreamResponse:
+        """vLLM's `/metrics` page with test-set values; format "none" answers 404 like llama_cpp.server."""
+        e = self.engine
+        if e["format"] == "none":
+            return web.Response(status=404, text="Not Found")
+        running = self.counters.in_flight if e["running"] is None else e["running"]
+        text = oa.vllm_metrics(self.config.model, e["waiting"], running, e["kv_cache"], legacy=e["format"] == "legacy")
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    async def set_engine(self, request: web.Request) -> web.StreamResponse:
+        """{"waiting", "running", "kv_cache", "format": vllm|legacy|none}: what /metrics says next."""
+        body = await self._body(request) or {}
+        self.engine.update({k: v for k, v in body.items() if k in self.engine})
+        return await self._send(request, self.engine)
 
     async def echo(self, request: web.Request) -> web.StreamResponse:
         self._begin(request)

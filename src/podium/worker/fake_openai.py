@@ -144,3 +144,32 @@ def embeddings(body: dict[str, Any], dim: int, extra: dict[str, Any]) -> dict[st
 
 def error(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def vllm_metrics(model: str, waiting: float, running: float, kv_cache: float, *, legacy: bool = False) -> str:
+    """A `/metrics` page as vLLM writes it (prometheus_client text: HELP/TYPE lines, `engine` and
+    `model_name` labels, floats), with the gauges Podium reads among others it must skip. `legacy`:
+    the KV-cache gauge under its pre-0.10 name, `vllm:gpu_cache_usage_perc`."""
+    labels = f'{{engine="0",model_name="{model}"}}'
+    kv_name = "vllm:gpu_cache_usage_perc" if legacy else "vllm:kv_cache_usage_perc"
+    return "\n".join(
+        [
+            "# HELP python_gc_objects_collected_total Objects collected during gc",
+            "# TYPE python_gc_objects_collected_total counter",
+            'python_gc_objects_collected_total{generation="0"} 1234.0',
+            "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+            "# TYPE vllm:num_requests_running gauge",
+            f"vllm:num_requests_running{labels} {float(running)}",
+            "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
+            "# TYPE vllm:num_requests_waiting gauge",
+            f"vllm:num_requests_waiting{labels} {float(waiting)}",
+            f"# HELP {kv_name} KV-cache usage. 1 means 100 percent usage.",
+            f"# TYPE {kv_name} gauge",
+            f"{kv_name}{labels} {float(kv_cache)}",
+            "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.",
+            "# TYPE vllm:time_to_first_token_seconds histogram",
+            f'vllm:time_to_first_token_seconds_bucket{{engine="0",le="0.001",model_name="{model}"}} 0.0',
+            f"vllm:time_to_first_token_seconds_count{labels} 0.0",
+            "",
+        ]
+    )
