@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from podium.core.stats import EndpointStats
 from podium.gateway.admission import UNROUTED, Admission, Admitted, Refused
@@ -31,7 +31,7 @@ from podium.gateway.routing import MODEL_PATHS, RouteTable
 from podium.gateway.upstream import UpstreamPool
 from podium.http.asgi import serve_asgi
 from podium.http.listener import Connection, RequestHandler
-from podium.http.message import Request, Responder
+from podium.http.message import Headers, Request, Responder
 from podium.http.respond import ConnResponder
 
 log = logging.getLogger("podium.gateway")
@@ -41,8 +41,24 @@ METRICS_PATH = "/metrics"
 PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 
 
+JOBS_API_PREFIXES = ("/v1/files", "/v1/batches")  # served by the jobs app (podium.jobs.http), not relayed
+
+
 def is_gateway_path(path: str) -> bool:
-    return path.startswith(GATEWAY_PREFIXES) or path == METRICS_PATH
+    return (path.startswith(GATEWAY_PREFIXES) and not path.startswith(JOBS_API_PREFIXES)) or path == METRICS_PATH
+
+
+class JobIntake(Protocol):
+    """Where a `Prefer: respond-async` request goes once admitted (podium.jobs.intake): it answers
+    202 with the job's id, or raises GatewayError (429 when the endpoint's job queue is full)."""
+
+    async def submit(self, admitted: Admitted, request: Request) -> tuple[int, Headers, bytes]: ...
+
+
+def respond_async(request: Request) -> bool:
+    """RFC 7240 `Prefer: respond-async`: the client asks for a job, not an answer."""
+    prefer = request.header(b"prefer")
+    return prefer is not None and b"respond-async" in prefer.lower()
 
 
 class Gateway:
@@ -56,7 +72,9 @@ class Gateway:
         max_idle_per_replica: int = 512,
         rng: random.Random | None = None,
         fast_path: bool = True,
+        jobs: JobIntake | None = None,
     ) -> None:
+        self._jobs = jobs  # None: `Prefer: respond-async` is ignored (no store to queue jobs in)
         self.fast_path = fast_path  # relay by callbacks when nothing waits (fastpath.py)
         self.fast_hits = 0
         self._wake = wake
@@ -135,6 +153,11 @@ class Gateway:
             )
         return out
 
+    def capacity(self, endpoint_id: str) -> int:
+        """Slots on the endpoint's ready replicas (0 at zero or unknown): how many jobs may run at once."""
+        route = self._routes.by_id.get(endpoint_id)
+        return 0 if route is None else len(route.replicas) * route.max_concurrency
+
     def replica_in_flight(self, replica_id: str) -> int:
         return self._replica_counts.get(replica_id, 0)
 
@@ -158,6 +181,9 @@ class Gateway:
             verdict: Admitted | Refused = self._admission.admit(request)
         except Refused as refused:
             verdict = refused
+        if self._jobs is not None and isinstance(verdict, Admitted) and respond_async(request):
+            await self._submit_job(self._jobs, verdict, request, out)
+            return
         await self._answer(verdict, request, out, started_at)
 
     def handle_fast(self, conn: Connection, request: Request) -> bool:
@@ -172,6 +198,10 @@ class Gateway:
         except Refused as refused:
             conn.spawn(request, self._general_path(refused, started_at))
             return True
+        jobs = self._jobs
+        if jobs is not None and respond_async(request):
+            conn.spawn(request, self._job_path(jobs, admitted))
+            return True
         if self._relay.try_relay(conn, request, admitted, started_at):
             self.fast_hits += 1
         else:
@@ -185,6 +215,25 @@ class Gateway:
             await self._answer(verdict, request, ConnResponder(conn), started_at)
 
         return answer
+
+    def _job_path(self, jobs: JobIntake, admitted: Admitted) -> RequestHandler:
+        async def submit(conn: Connection, request: Request) -> None:
+            await self._submit_job(jobs, admitted, request, ConnResponder(conn))
+
+        return submit
+
+    async def _submit_job(self, jobs: JobIntake, admitted: Admitted, request: Request, out: Responder) -> None:
+        """Queue the admitted request as a job: 202 + Location once it is durable, or the error."""
+        try:
+            status, headers, body = await jobs.submit(admitted, request)
+        except GatewayError as exc:
+            admitted.metrics.error(exc.code or "job_refused")
+            status, headers, body = exc.status, exc.headers(), exc.body()
+        except Exception:
+            log.exception("job submit failed on %s %s", request.method, request.path)
+            err = GatewayError(500, "the job could not be queued", type="server_error", code="internal")
+            status, headers, body = 500, err.headers(), err.body()
+        await out.send_full(status, headers, body)
 
     async def _answer(
         self, verdict: Admitted | Refused | None, request: Request, out: Responder, started_at: float

@@ -1,0 +1,74 @@
+"""How a process that holds the store builds its jobs parts, in order: the queue's intake (before the
+gateway, which hands it `Prefer: respond-async` requests), then the runner (after the gateway, whose
+stats and capacity it reads), then the HTTP routes (mounted on the control-plane app, which serves every
+non-relayed path of the data-plane port)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from podium.core.stats import EndpointStats
+from podium.jobs.dispatch import Dispatcher
+from podium.jobs.http import jobs_router
+from podium.jobs.intake import StoreIntake
+from podium.jobs.policy import JobPolicies
+from podium.jobs.repo import JobRepo
+from podium.jobs.runner import JobRunner
+from podium.jobs.tuning import JobsTuning
+from podium.settings import Settings
+from podium.store.repos import Store
+
+
+@dataclass
+class JobsPlane:
+    store: Store
+    repo: JobRepo
+    policies: JobPolicies
+    intake: StoreIntake
+    tuning: JobsTuning
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def jobs_plane(store: Store, tuning: JobsTuning | None = None) -> JobsPlane:
+    tuning = tuning or JobsTuning()
+    repo = JobRepo(store.session)
+    policies = JobPolicies(tuning.max_queued_per_endpoint)
+    wakeup = asyncio.Event()
+    return JobsPlane(store, repo, policies, StoreIntake(repo, policies, wakeup.set), tuning, wakeup)
+
+
+def job_runner(
+    plane: JobsPlane,
+    admin_token: str,
+    *,
+    gateway_url: Callable[[], str | None],
+    gateway_stats: Callable[[], Mapping[str, EndpointStats]],
+    capacity: Callable[[str], int],
+    hooks: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> JobRunner:
+    return JobRunner(
+        plane.store,
+        plane.repo,
+        plane.policies,
+        Dispatcher(gateway_url, admin_token),
+        tuning=plane.tuning,
+        gateway_stats=gateway_stats,
+        capacity=capacity,
+        hooks=hooks,
+        wakeup=plane.wakeup,
+    )
+
+
+def mount_jobs(app: FastAPI, plane: JobsPlane, runner: JobRunner) -> None:
+    """`/jobs` on the app that serves the port's non-relayed paths."""
+    app.include_router(jobs_router(plane.store, plane.repo, runner.cancel_local))
+
+
+def loopback_url(settings: Settings) -> str:
+    """This process's own listener, for replaying jobs through its in-process gateway."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"

@@ -1,0 +1,235 @@
+"""The jobs queue in SQL: every state change is one short conditional statement, so a crash between two
+calls leaves a queue the next runner can resume, and two runners racing for one job cannot both win
+(`claim` and `finish` only touch a row still in the state, and under the lock, they expect)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from podium.jobs.tables import CANCELLED, EXPIRED, FAILED, FINISHED, QUEUED, RUNNING, JobRow
+
+RETRIES_OF_RUNNING = 1  # a job interrupted mid-run is started again at most this many times
+
+
+class QueueFull(Exception):
+    """The endpoint already has its bound of queued jobs (answered 429)."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(queued)
+        self.queued = queued
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """One endpoint's queued jobs, as the runner and the autoscaler see them."""
+
+    queued: int
+    oldest_created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # succeeded | failed
+    response_status: int | None = None
+    response_type: str | None = None
+    response_body: bytes | None = None
+    error: str | None = None
+
+
+class JobRepo:
+    def __init__(self, session: async_sessionmaker) -> None:
+        self.session = session
+
+    async def submit(self, row: JobRow, bound: int) -> None:
+        """Insert a queued job unless its endpoint already has `bound` queued (QueueFull)."""
+        async with self.session.begin() as s:
+            count = select(func.count()).where(JobRow.endpoint_id == row.endpoint_id, JobRow.status == QUEUED)
+            queued = int((await s.execute(count)).scalar_one())
+            if queued >= bound:
+                raise QueueFull(queued)
+            s.add(row)
+
+    async def add_many(self, rows: Sequence[JobRow]) -> None:
+        async with self.session.begin() as s:
+            s.add_all(rows)
+
+    async def get(self, job_id: str) -> JobRow | None:
+        async with self.session() as s:
+            return await s.get(JobRow, job_id)
+
+    async def find(
+        self, *, token: str | None, admin: bool, endpoint: str | None, status: str | None, limit: int = 100
+    ) -> list[JobRow]:
+        q = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+        if not admin:
+            q = q.where(JobRow.token_sha256 == token)
+        if endpoint:
+            q = q.where(JobRow.endpoint_id == endpoint)
+        if status:
+            q = q.where(JobRow.status == status)
+        async with self.session() as s:
+            return list((await s.execute(q)).scalars())
+
+    async def of_batch(self, batch_id: str) -> list[JobRow]:
+        async with self.session() as s:
+            q = select(JobRow).where(JobRow.batch_id == batch_id).order_by(JobRow.created_at, JobRow.id)
+            return list((await s.execute(q)).scalars())
+
+    async def backlog(self) -> dict[str, Backlog]:
+        """endpoint id -> its queued jobs (count, oldest): what the runner dispatches from."""
+        q = (
+            select(JobRow.endpoint_id, func.count(), func.min(JobRow.created_at))
+            .where(JobRow.status == QUEUED)
+            .group_by(JobRow.endpoint_id)
+        )
+        async with self.session() as s:
+            return {eid: Backlog(int(n), float(oldest)) for eid, n, oldest in (await s.execute(q)).all()}
+
+    async def claim(self, endpoint_id: str, lock: str, now: float) -> JobRow | None:
+        """The endpoint's oldest queued job, now running under `lock`; None when none is left."""
+        for _ in range(3):  # another runner may take the head between the read and the update
+            async with self.session.begin() as s:
+                q = (
+                    select(JobRow.id)
+                    .where(JobRow.endpoint_id == endpoint_id, JobRow.status == QUEUED)
+                    .order_by(JobRow.created_at, JobRow.id)
+                    .limit(1)
+                )
+                job_id = (await s.execute(q)).scalar_one_or_none()
+                if job_id is None:
+                    return None
+                taken = await s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status == QUEUED)
+                    .values(
+                        status=RUNNING,
+                        lock=lock,
+                        heartbeat_at=now,
+                        started_at=now,
+                        attempts=JobRow.attempts + 1,
+                    )
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return await s.get(JobRow, job_id)
+        return None
+
+    async def heartbeat(self, job_ids: Sequence[str], lock: str, now: float) -> set[str]:
+        """Touch the running jobs of this runner; returns those still running under it (a missing one
+        was cancelled: its request must be cut)."""
+        if not job_ids:
+            return set()
+        async with self.session.begin() as s:
+            mine = (JobRow.id.in_(list(job_ids)), JobRow.lock == lock, JobRow.status == RUNNING)
+            await s.execute(update(JobRow).where(*mine).values(heartbeat_at=now))
+            return set((await s.execute(select(JobRow.id).where(*mine))).scalars())
+
+    async def finish(self, job_id: str, lock: str, outcome: Outcome, now: float) -> bool:
+        """Record the result, only if the job still runs under `lock` (not cancelled meanwhile)."""
+        async with self.session.begin() as s:
+            row = await s.get(JobRow, job_id)
+            if row is None or row.status != RUNNING or row.lock != lock:
+                return False
+            row.status = outcome.status
+            row.response_status = outcome.response_status
+            row.response_type = outcome.response_type
+            row.response_body = outcome.response_body
+            row.error = outcome.error
+            row.finished_at = now
+            row.lock = None
+            _webhook_due(row, now)
+            return True
+
+    async def requeue(self, job_id: str, lock: str) -> None:
+        """A dispatch that never reached a replica (cold start timed out, queue full): queued again,
+        the start not counted."""
+        async with self.session.begin() as s:
+            await s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.lock == lock, JobRow.status == RUNNING)
+                .values(status=QUEUED, lock=None, started_at=None, attempts=JobRow.attempts - 1)
+            )
+
+    async def cancel(self, job_id: str, now: float) -> JobRow | None:
+        """Queued or running -> cancelled (a runner sees it at its next heartbeat); the row after."""
+        async with self.session.begin() as s:
+            row = await s.get(JobRow, job_id)
+            if row is None:
+                return None
+            if row.status in (QUEUED, RUNNING):
+                row.status, row.finished_at, row.lock = CANCELLED, now, None
+                row.error = "cancelled by the client"
+                _webhook_due(row, now)
+            return row
+
+    async def cancel_batch(self, batch_id: str, now: float) -> None:
+        async with self.session.begin() as s:
+            await s.execute(
+                update(JobRow)
+                .where(JobRow.batch_id == batch_id, JobRow.status.in_((QUEUED, RUNNING)))
+                .values(status=CANCELLED, finished_at=now, lock=None, error="the batch was cancelled")
+            )
+
+    async def recover(self, lock: str, now: float, stale_before: float | None, may_retry: Callable[[str], bool]) -> int:
+        """Running jobs whose runner is gone: queued again once if their endpoint allows it, else failed
+        saying why. `stale_before` None (a runner's term starts: it is the only runner, so any other
+        lock is a dead runner's), else only those not touched since then."""
+        async with self.session.begin() as s:
+            q = select(JobRow).where(JobRow.status == RUNNING, JobRow.lock != lock)
+            if stale_before is not None:
+                q = q.where(JobRow.heartbeat_at < stale_before)
+            rows = list((await s.execute(q)).scalars())
+            for row in rows:
+                if row.attempts <= RETRIES_OF_RUNNING and may_retry(row.endpoint_id):
+                    row.status, row.lock, row.started_at = QUEUED, None, None
+                    row.error = "interrupted while running (Podium stopped); retried once as the endpoint allows"
+                    continue
+                row.status, row.lock, row.finished_at = FAILED, None, now
+                reason = "the job was running when Podium stopped (killed or crashed)"
+                if row.attempts > RETRIES_OF_RUNNING:
+                    row.error = f"{reason}, and had already been retried once; not run again"
+                else:
+                    row.error = f"{reason}; not retried: the endpoint's spec jobs.retry_running is false"
+                _webhook_due(row, now)
+            return len(rows)
+
+    async def expire(self, finished_before: float) -> int:
+        """Finished jobs past retention: `expired`, their request and result dropped."""
+        async with self.session.begin() as s:
+            res = await s.execute(
+                update(JobRow)
+                .where(JobRow.status.in_(FINISHED), JobRow.finished_at < finished_before, JobRow.batch_id.is_(None))
+                .values(status=EXPIRED, body=b"", response_body=None)
+            )
+            return int(res.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_batch_jobs(self, batch_id: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(JobRow).where(JobRow.batch_id == batch_id))
+
+    async def due_webhooks(self, now: float, limit: int = 50) -> list[JobRow]:
+        q = (
+            select(JobRow)
+            .where(JobRow.webhook_state == "pending", JobRow.webhook_next_at <= now)
+            .order_by(JobRow.webhook_next_at)
+            .limit(limit)
+        )
+        async with self.session() as s:
+            return list((await s.execute(q)).scalars())
+
+    async def record_webhook(self, job_id: str, attempt: dict[str, object], state: str, next_at: float | None) -> None:
+        async with self.session.begin() as s:
+            row = await s.get(JobRow, job_id)
+            if row is None:
+                return
+            row.webhook_attempts = json.dumps([*json.loads(row.webhook_attempts or "[]"), attempt])
+            row.webhook_state, row.webhook_next_at = state, next_at
+
+
+def _webhook_due(row: JobRow, now: float) -> None:
+    if row.webhook_url:
+        row.webhook_state, row.webhook_next_at = "pending", now

@@ -1,0 +1,219 @@
+"""The job runner: the one owner of the queue (one per store: it runs with the controller, under the
+leader lease when there are several). Each tick it
+
+1. claims queued jobs per endpoint, as many as the endpoint's free slots allow while no synchronous
+   request waits for one (sync first), and at least a few once the oldest job is `age_bound_s` old
+   (jobs never starve), and runs each through a gateway (dispatch.py);
+2. heartbeats its running jobs; a job no longer running under its lock was cancelled: its request is cut;
+3. every few seconds: reloads the endpoints' job policies, recovers jobs whose runner died, expires
+   results past retention, and runs the batch hooks (finalising batches);
+4. delivers due webhooks.
+
+Its `stats()` are the backlog per endpoint as `EndpointStats(queued=…)`: one more source for the
+autoscaler, so queued jobs wake an endpoint at zero and drive scale-out like queued requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from podium.core.stats import EndpointStats
+from podium.jobs.dispatch import Dispatcher, Retry
+from podium.jobs.policy import JobPolicies, policy_of
+from podium.jobs.repo import Backlog, JobRepo, Outcome
+from podium.jobs.tables import FAILED, JobRow
+from podium.jobs.tuning import JobsTuning
+from podium.jobs.webhook import Webhooks
+from podium.store.repos import Store
+
+log = logging.getLogger("podium.jobs")
+HOUSEKEEPING_S = 2.0
+RETRY_BACKOFF_S = 0.5  # after a dispatch that did not reach a replica, the endpoint rests this long
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        repo: JobRepo,
+        policies: JobPolicies,
+        dispatcher: Dispatcher,
+        *,
+        tuning: JobsTuning,
+        gateway_stats: Callable[[], Mapping[str, EndpointStats]],
+        capacity: Callable[[str], int],
+        hooks: Sequence[Callable[[], Awaitable[None]]] = (),
+        wakeup: asyncio.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.repo, self.policies, self.dispatcher = store, repo, policies, dispatcher
+        self.tuning = tuning
+        self._gateway_stats, self._capacity, self._hooks = gateway_stats, capacity, list(hooks)
+        self._clock, self._wall = clock, wall_clock
+        self.webhooks = Webhooks(
+            repo, attempts=tuning.webhook_attempts, backoff_s=tuning.webhook_backoff_s, wall_clock=wall_clock
+        )
+        self.lock = "run-" + secrets.token_hex(8)
+        self._wakeup = wakeup or asyncio.Event()  # set by the intake on a submit in this process
+        self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id -> (endpoint id, task)
+        self._delivering: dict[str, asyncio.Task[None]] = {}
+        self._resting: dict[str, float] = {}  # endpoint id -> monotonic time it may be dispatched to again
+        self._backlog: dict[str, Backlog] = {}
+
+    def wake(self) -> None:
+        """A job was submitted or cancelled in this process: look at the queue now."""
+        self._wakeup.set()
+
+    def stats(self) -> dict[str, EndpointStats]:
+        """Queued jobs as demand, per endpoint (the autoscaler merges it with the gateways' stats)."""
+        now = self._wall()
+        return {
+            eid: EndpointStats(queued=b.queued, oldest_wait_s=max(0.0, now - b.oldest_created_at), last_request_at=now)
+            for eid, b in self._backlog.items()
+            if b.queued
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` (or cancelled: the lease was lost). Running jobs are cut on the way out; their rows
+        stay `running` under this lock, and the next runner's term recovers them."""
+        await self._refresh_policies()
+        recovered = await self.repo.recover(self.lock, self._wall(), None, self.policies.may_retry)
+        if recovered:
+            log.warning("jobs: %d job(s) were running when the last runner stopped: recovered", recovered)
+        next_housekeeping = next_heartbeat = self._clock()
+        try:
+            while not stop.is_set():
+                now = self._clock()
+                if now >= next_housekeeping:
+                    next_housekeeping = now + HOUSEKEEPING_S
+                    await self._guard(self._housekeeping())
+                if now >= next_heartbeat:
+                    next_heartbeat = now + self.tuning.heartbeat_s
+                    await self._guard(self._heartbeat())
+                await self._guard(self._dispatch())
+                await self._guard(self._webhooks())
+                self._wakeup.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.tuning.tick_s)
+        finally:
+            await self._cancel_all()
+
+    async def _guard(self, step: Awaitable[None]) -> None:
+        """One step of a tick; a database hiccup is logged and retried next tick, never fatal."""
+        try:
+            await step
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("jobs: runner step failed (retried next tick)")
+
+    async def _refresh_policies(self) -> None:
+        self.policies.replace({row.id: policy_of(row.spec_json) for row in await self.store.list_endpoints()})
+
+    async def _housekeeping(self) -> None:
+        await self._refresh_policies()
+        wall = self._wall()
+        await self.repo.recover(self.lock, wall, wall - self.tuning.stale_after_s, self.policies.may_retry)
+        await self.repo.expire(wall - self.tuning.retention_s)
+        for hook in self._hooks:
+            await hook()
+
+    async def _heartbeat(self) -> None:
+        ids = list(self._running)
+        alive = await self.repo.heartbeat(ids, self.lock, self._wall())
+        for job_id in ids:
+            if job_id not in alive and job_id in self._running:
+                self._running.pop(job_id)[1].cancel()  # cancelled (or taken over): cut its request
+
+    def cancel_local(self, job_id: str) -> None:
+        """The job was cancelled in the store by this process: cut its request now, not at the heartbeat."""
+        entry = self._running.pop(job_id, None)
+        if entry is not None:
+            entry[1].cancel()
+
+    async def _dispatch(self) -> None:
+        self._backlog = await self.repo.backlog()
+        if not self._backlog:
+            return
+        stats = self._gateway_stats()
+        now, wall = self._clock(), self._wall()
+        for eid, backlog in self._backlog.items():
+            if self._resting.get(eid, 0.0) > now:
+                continue
+            for _ in range(self._allowance(eid, backlog, stats.get(eid), wall)):
+                job = await self.repo.claim(eid, self.lock, wall)
+                if job is None:
+                    break
+                self._start(job)
+
+    def _allowance(self, eid: str, backlog: Backlog, stats: EndpointStats | None, wall: float) -> int:
+        """How many more jobs of `eid` to start now. Sync requests go first: while any waits for a slot
+        (or no slot is free) no job starts, unless the oldest job has waited `age_bound_s`, then up to a
+        quarter of the slots run jobs. At zero replicas one job goes: the gateway holds it and wakes
+        the endpoint (the backlog also counts as demand in `stats`)."""
+        running = sum(1 for e, _ in self._running.values() if e == eid)
+        cap = self._capacity(eid)
+        if cap == 0:
+            return 1 if running == 0 else 0
+        sync_waiting = stats.queued if stats else 0
+        in_flight = max(stats.in_flight if stats else 0, running)
+        free = cap - in_flight
+        if sync_waiting == 0 and free > 0:
+            return min(free, backlog.queued)
+        if wall - backlog.oldest_created_at >= self.tuning.age_bound_s:
+            return max(0, max(1, cap // 4) - running)
+        return 0
+
+    def _start(self, job: JobRow) -> None:
+        task = asyncio.create_task(self._run_job(job))
+        self._running[job.id] = (job.endpoint_id, task)
+        task.add_done_callback(lambda _: self._done(job.id, task))
+
+    def _done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        entry = self._running.get(job_id)
+        if entry is not None and entry[1] is task:
+            del self._running[job_id]
+        self._wakeup.set()  # a slot is free: the next job may go
+
+    async def _run_job(self, job: JobRow) -> None:
+        try:
+            outcome = await self.dispatcher.run(job)
+        except Retry as exc:
+            log.info("jobs: %s did not reach a replica (%s); queued again", job.id, exc)
+            self._resting[job.endpoint_id] = self._clock() + RETRY_BACKOFF_S
+            await self.repo.requeue(job.id, self.lock)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("jobs: %s failed in the runner", job.id)
+            outcome = Outcome(FAILED, error=f"internal error running the job: {type(exc).__name__}")
+        await self.repo.finish(job.id, self.lock, outcome, self._wall())
+
+    async def _webhooks(self) -> None:
+        for job in await self.repo.due_webhooks(self._wall()):
+            if job.id in self._delivering:
+                continue
+            task = asyncio.create_task(self.webhooks.deliver(job))
+            self._delivering[job.id] = task
+            task.add_done_callback(self._delivered(job.id))
+
+    def _delivered(self, job_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_: asyncio.Task[None]) -> None:
+            self._delivering.pop(job_id, None)
+
+        return forget
+
+    async def _cancel_all(self) -> None:
+        tasks = [t for _, t in self._running.values()] + list(self._delivering.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+        await self.dispatcher.close()
+        await self.webhooks.close()
