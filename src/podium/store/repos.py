@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from podium.core.errors import Conflict, NotFound
 from podium.store.db import make_engine, make_sessionmaker
 from podium.store.leases import Leases
+from podium.store.revisions import RevisionRow, Revisions
 from podium.store.tables import (
     EndpointRow,
     EventRow,
@@ -39,6 +40,7 @@ class Store:
         self.session: async_sessionmaker = make_sessionmaker(self.engine)
         # who leads among several controllers (one statement per operation: see podium.store.leases)
         self.leases = Leases(self.session, postgres=url.startswith("postgresql"))
+        self.revisions = Revisions(self.session)  # endpoint revisions (podium.store.revisions)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -118,6 +120,7 @@ class Store:
     async def delete_endpoint(self, endpoint_id: str) -> None:
         async with self.session.begin() as s:
             await s.execute(delete(ReplicaRow).where(ReplicaRow.endpoint_id == endpoint_id))
+            await s.execute(delete(RevisionRow).where(RevisionRow.endpoint_id == endpoint_id))
             await s.execute(delete(EndpointRow).where(EndpointRow.id == endpoint_id))
 
     # --- replicas --------------------------------------------------------------------------
