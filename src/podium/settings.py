@@ -43,6 +43,12 @@ class Settings:
     region: str | None = None  # role gateway: serve only this region's endpoints (None: every region)
     controller: ControllerTuning = field(default_factory=ControllerTuning)
     http: HttpLimits = field(default_factory=HttpLimits)  # per-request sizes and head deadline (listener)
+    model_store: Path | None = None  # PODIUM_MODEL_STORE: uploaded weights (default <data_dir>/models)
+    model_quota_bytes: int | None = None  # PODIUM_MODEL_QUOTA (e.g. 200Gi): most bytes of uploads; None: no limit
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_store or self.data_dir / "models"
 
     @property
     def db_url(self) -> str:
@@ -64,5 +70,11 @@ class Settings:
             env["controller_url"] = os.environ["PODIUM_CONTROLLER_URL"]
         if os.environ.get("PODIUM_PUBLIC_URL"):
             env["public_url"] = os.environ["PODIUM_PUBLIC_URL"]
+        if os.environ.get("PODIUM_MODEL_STORE"):
+            env["model_store"] = Path(os.environ["PODIUM_MODEL_STORE"])
+        if os.environ.get("PODIUM_MODEL_QUOTA"):
+            from podium.core.specs import parse_size
+
+            env["model_quota_bytes"] = parse_size(os.environ["PODIUM_MODEL_QUOTA"])
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 from podium import __version__
 from podium.api.deps import Services
 from podium.api.errors import install_error_handlers
-from podium.api.routers import catalog, dedicated, endpoints, logs, secrets, tokens, usage, volumes
+from podium.api.routers import catalog, dedicated, endpoints, logs, models, secrets, tokens, usage, volumes
 from podium.services.control_plane import build_control_plane
 
 
@@ -35,6 +35,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(logs.router)
     app.include_router(usage.router)
+    app.include_router(models.router)  # /v0/models: your own weights (issue 20)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

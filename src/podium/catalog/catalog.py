@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import podium.catalog.custom as custom
+from podium.catalog.custom import CustomModel
 from podium.catalog.inventory import Inventory, build_inventory, run_nvidia_smi
 from podium.catalog.loader import Merged, builtin_files, directory_files, merge, render
 from podium.catalog.models import Engine, Flavor, GpuOption, GpuType, Platform, RegionSpec, Template
@@ -43,6 +45,7 @@ class Recipe:
     model_cache_dir: str | None = None  # the region's weights cache (HF_HOME): container runtimes bind it
     start_timeout_s: float | None = None  # the template's own; None: the server's default
     weights: str = ""  # hub id or path the engine loads (what the model cache is checked for)
+    adapters: tuple[str, ...] = ()  # LoRA adapters (registered models) the replica serves beside its model
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class Catalog:
             name: _region(spec, build_inventory(spec.inventory, gpu_types, detect_gpus, cpu_count))
             for name, spec in merged.regions.items()
         }
+        self._custom: dict[str, CustomModel] = {}  # registered models (/v0/models), by name
+        self._custom_loader: Callable[[], Sequence[CustomModel]] | None = None  # re-reads them on a miss
 
     @classmethod
     def load(
@@ -157,7 +162,71 @@ class Catalog:
                             model_description=t.description,
                         )
                     )
-        return out
+        return out + self._custom_views()
+
+    # --- registered models (/v0/models) --------------------------------------------------------
+
+    def set_custom_models(self, models: Sequence[CustomModel]) -> None:
+        """The registry's ready models, offered as templates beside the shipped ones (the registry
+        calls this after every change and at start; a shipped template's name is never shadowed)."""
+        self._custom = {m.name: m for m in models if m.name not in self._m.templates}
+
+    def set_custom_loader(self, loader: Callable[[], Sequence[CustomModel]]) -> None:
+        """How to re-read the registry when an endpoint names a model this catalog does not know (a
+        controller in its own process learns of models registered after it started)."""
+        self._custom_loader = loader
+
+    def is_template(self, name: str) -> bool:
+        """A shipped or operator template (not a registered model): the registry refuses these names."""
+        return name in self._m.templates
+
+    def _custom_views(self) -> list[TemplateView]:
+        return [
+            TemplateView(
+                model_name=m.name,
+                flavor_name=o.flavor_name,
+                gpu_type=o.gpu_type,
+                gpu_counts=list(o.gpu_counts),
+                regions=list(self._regions),
+                description=o.description,
+                engine=m.engine,
+                served_model_name=m.name,
+                model_description=f"registered model ({m.format}, {m.architecture})",
+            )
+            for m in self._custom.values()
+            for o in custom.offers(m, self.gpu_types())
+        ]
+
+    def _resolve_custom(self, m: CustomModel, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> Recipe:
+        offers = custom.offers(m, self.gpu_types())
+        mine = [o for o in offers if o.flavor_name == flavor_name]
+        if not mine:
+            names = ", ".join(sorted({o.flavor_name for o in offers}))
+            raise Invalid("flavor_name", f"{m.name} has no flavor {flavor_name!r}; flavors: {names}")
+        if region not in self._regions:
+            raise Invalid("region", f"unknown region {region!r}; regions: {', '.join(sorted(self._regions))}")
+        offer = next((o for o in mine if o.gpu_type == gpu_type), None)
+        if offer is None:
+            types = ", ".join(o.gpu_type for o in mine)
+            raise Invalid("gpu_type", f"{m.name} flavor {flavor_name} runs on {types}, not {gpu_type!r}")
+        if gpu_count not in offer.gpu_counts:
+            counts = ", ".join(str(c) for c in offer.gpu_counts)
+            raise Invalid("gpu_count", f"{m.name} flavor {flavor_name} on {gpu_type} takes gpu_count {counts}")
+        command, args = custom.process_argv(m, offer, gpu_count, self.python)
+        engine = self._m.engines.get(m.engine)
+        return Recipe(
+            command=command,
+            image=None,  # the file is on this machine's disk (or a shared volume): process runtimes only
+            args=args,
+            port=engine.port if engine else 8000,
+            env=dict(engine.env) if engine else {},
+            health_check_path=engine.health_check_path if engine else "/health",
+            served_model_name=m.name,
+            engine=m.engine,
+            ready_by_generating=True,
+            weights=m.path,
+            adapters=tuple(a.name for a in m.adapters),
+        )
 
     def template(self, model_name: str) -> Template:
         t = self._m.templates.get(model_name)
@@ -170,10 +239,15 @@ class Catalog:
 
     def resolve(self, model_name: str, flavor_name: str, gpu_type: str, gpu_count: int, region: str) -> Recipe:
         """Validate the combination (Invalid names the first bad field) and render its recipe."""
+        if model_name not in self._custom and model_name not in self._m.templates and self._custom_loader:
+            self.set_custom_models(self._custom_loader())
+        if model_name in self._custom:
+            return self._resolve_custom(self._custom[model_name], flavor_name, gpu_type, gpu_count, region)
         t = self._m.templates.get(model_name)
         if t is None:
             raise Invalid(
-                "model_name", f"unknown template {model_name!r}; known: {', '.join(sorted(self._m.templates))}"
+                "model_name",
+                f"unknown template {model_name!r}; known: {', '.join(sorted([*self._m.templates, *self._custom]))}",
             )
         fl = next((f for f in t.flavors if f.name == flavor_name), None)
         if fl is None:
@@ -249,6 +323,8 @@ class Catalog:
     def describe(self, model_name: str, region: str = "local") -> dict[str, Any]:
         """A template with every flavor's purpose and, per GPU type, the rendered recipe for its
         smallest GPU count: what `podium template get MODEL` shows (JSON-able)."""
+        if model_name in self._custom:
+            return custom.describe(self._custom[model_name], self.gpu_types())
         t = self.template(model_name)
         flavors = []
         for fl in t.flavors:
