@@ -6,12 +6,13 @@ Secrets are resolved here, at replica start, so a rotated secret reaches every n
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from podium.core.errors import Invalid
 from podium.core.specs import SEALED_PREFIX, EndpointSpec, VolumeMode, parse_size
-from podium.gateway.routes import EndpointRoute, ReplicaRoute
+from podium.gateway.routes import EndpointRoute, ReplicaRoute, adapter_routing_key
 from podium.runtime.base import LaunchSpec, VolumeBind
 from podium.store.tables import EndpointRow
 
@@ -90,6 +91,7 @@ class Workload:
     model_cache_dir: str | None = None  # a template's weights cache on the host: bound into containers
     start_timeout_s: float | None = None  # a template's own start timeout (big weights load slowly)
     weights: str | None = None  # a template's hub id or path: its replicas' events say if the cache has it
+    adapters: tuple[str, ...] = ()  # LoRA adapters (registered models) its replicas serve beside the model
 
 
 def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | None) -> Workload:
@@ -126,6 +128,7 @@ def workload_of(spec: EndpointSpec, routing_key: str, catalog: RecipeResolver | 
         model_cache_dir=getattr(recipe, "model_cache_dir", None),
         start_timeout_s=getattr(recipe, "start_timeout_s", None),
         weights=getattr(recipe, "weights", None) or None,
+        adapters=tuple(getattr(recipe, "adapters", ())),
     )
 
 
@@ -191,8 +194,16 @@ def _scheduled_gpu_type(spec: EndpointSpec) -> str | None:
 
 
 def route_of(
-    row: EndpointRow, spec: EndpointSpec, work: Workload | None, ready: list[tuple[str, str]]
+    row: EndpointRow,
+    spec: EndpointSpec,
+    work: Workload | None,
+    ready: list[tuple[str, str]],
+    revisions: Mapping[str, int] | None = None,
+    canary: tuple[int, float] | None = None,
 ) -> EndpointRoute:
+    """`revisions`: replica id -> the revision it runs; `canary`: (revision, percent of requests) while a
+    canary holds (gateway/balancer.py splits requests by it)."""
+    revs = revisions or {}
     served = work.served_model_name if work else None
     s = spec.scaling
     return EndpointRoute(
@@ -207,7 +218,10 @@ def route_of(
         queue_timeout_s=s.queue_timeout_s,
         cold_start_timeout_s=s.cold_start_timeout_s,
         request_timeout_s=s.request_timeout_s,
-        replicas=tuple(ReplicaRoute(rid, addr) for rid, addr in ready),
+        replicas=tuple(ReplicaRoute(rid, addr, revs.get(rid, 0)) for rid, addr in ready),
         region=spec.compute.region,
         routing_policy=spec.routing.resolved(spec.template is not None).value,
+        canary_revision=canary[0] if canary else None,
+        canary_percent=canary[1] if canary else 0.0,
+        adapters=tuple((adapter_routing_key(row.routing_key, a), a) for a in work.adapters) if work else (),
     )

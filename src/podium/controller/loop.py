@@ -18,11 +18,12 @@ from dataclasses import replace
 from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
 from podium.controller.observe import Observer
-from podium.controller.planner import EndpointInput, ReplicaInput, backoff_delay, plan
+from podium.controller.planner import backoff_delay, plan
 from podium.controller.ports import RoutePublisher
 from podium.controller.probe import HealthProbe, ProbeTarget
 from podium.controller.regions import RegionOutages
 from podium.controller.replicas import ReplicaManager
+from podium.controller.rollout import Rollouts
 from podium.core.errors import PodiumError, UnreadableSpec
 from podium.core.specs import EndpointSpec, stored_spec
 from podium.core.states import EndpointState, ReplicaState
@@ -71,6 +72,7 @@ class Controller:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
         self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
         self.regions = RegionOutages(store, runtime, clock, tuning.backoff_base_s)  # regions down (regional.py)
+        self.rollouts = Rollouts(store, clock, gateway)  # revisions rolling, canaries, rollbacks (rollout.py)
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
@@ -258,6 +260,7 @@ class Controller:
         for gone in self._published.keys() - {row.id for row in rows}:
             self._unpublish(gone)
             self._specs.pop(gone, None)
+            self.rollouts.forget(gone)
 
     def _reachable(self, rows: list[EndpointRow], live: list[ReplicaRow]) -> list[ReplicaRow]:
         """The live replicas outside the regions that cannot be reached (theirs wait for the region)."""
@@ -299,19 +302,22 @@ class Controller:
         target = row.desired_replicas if row.desired_replicas is not None else s.min_replicas
         target = max(s.min_replicas, min(s.max_replicas, target))
         failed = row.consecutive_failures >= self.tuning.max_failures
-        inputs = EndpointInput(row.id, spec.enabled, row.deleting, target, row.generation, failed, row.backoff_until)
-        reps = [ReplicaInput(r.id, ReplicaState(r.state), r.generation, r.created_at) for r in replicas]
+        inputs, reps = await self.rollouts.plan_inputs(row, spec, replicas, target, failed, self.replicas.draining)
         p = plan(inputs, reps, self.clock())
         if p.delete_endpoint:
             await self.store.delete_endpoint(row.id)
             self._unpublish(row.id)
+            return
+        if await self.rollouts.after(row, spec, p, replicas, target):
+            self.hint(row.id)  # rolled back: the next tick plans the revision that still serves
             return
         for rid in p.drain:
             self.replicas.drain(rid, row.id)
         if p.start:
             if work is None:
                 raise PodiumError("cannot build the replica's command from the spec")
-            await self.replicas.start(row, spec, work, p.start)
+            if await self.replicas.start(row, spec, work, p.start) < p.start and p.progress:
+                await self.rollouts.no_room(row)
             self.observer.busy = True
             replicas = await self.store.live_replicas(row.id)  # with the new ones (or without a start that failed)
         await self._publish_and_state(row, spec, work, replicas, target, failed)
@@ -346,7 +352,7 @@ class Controller:
         and record the state the replicas imply."""
         leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
-        route = route_of(row, spec, work, ready)
+        route = route_of(row, spec, work, ready, {r.id: r.generation for r in replicas}, self.rollouts.split(row, spec))
         if not ready and route.enabled:
             failure, retry_at = await self._start_failure(row, replicas, failed)
             route = replace(route, failure=failure, failure_retry_at=retry_at)

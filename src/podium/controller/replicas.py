@@ -70,9 +70,11 @@ class ReplicaManager:
         kind_of = getattr(self.runtime, "kind", None)
         return str(kind_of(region)) if callable(kind_of) else self.runtime.name
 
-    async def start(self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int) -> None:
+    async def start(self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int) -> int:
+        """Start up to `count` replicas; how many were started (fewer when GPUs ran out: a rollout then
+        goes one replica at a time)."""
         places = self.kind(spec.compute.region) == "ray"  # Ray assigns GPUs itself: no local pool
-        for _ in range(count):
+        for started in range(count):
             gpu_type = spec.compute.gpu_type
             gpus = () if places else self.gpus.allocate(gpu_type, spec.compute.gpu_count)
             if gpus is None:
@@ -84,8 +86,9 @@ class ReplicaManager:
                 if row.last_error != msg:
                     await self.store.update_endpoint(row.id, last_error=msg)
                     await self.store.add_event(row.id, "capacity", msg)
-                return
+                return started
             await self._start_one(row, spec, work, gpus)
+        return count
 
     async def _start_one(self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...]) -> None:
         rid = replica_id()

@@ -71,6 +71,8 @@ class ScalePolicyKind(StrEnum):
     CONCURRENCY = "concurrency"  # default: keep in-flight per replica near a target share of max
     QUEUE_DELAY = "queue-delay"  # scale up when the oldest queued request waited > value seconds
     REQUEST_COUNT = "request-count"  # desired = ceil((queued + in-flight) / value)
+    KV_CACHE = "kv-cache"  # engine KV-cache share in use (0..1] averaged over ready replicas -> scale out
+    ENGINE_QUEUE = "engine-queue"  # requests waiting inside the engines, per replica (controller/engine_metrics.py)
 
 
 class ScalePolicy(Strict):
@@ -94,6 +96,12 @@ class ScalePolicy(Strict):
 
     def __str__(self) -> str:
         return f"{self.kind.value}={self.value:g}"
+
+    @model_validator(mode="after")
+    def _share(self) -> ScalePolicy:
+        if self.kind is ScalePolicyKind.KV_CACHE and self.value > 1:
+            raise ValueError("kv-cache is a share of the KV cache in use: 0 < value <= 1 (e.g. kv-cache=0.8)")
+        return self
 
 
 class Scaling(Strict):
@@ -131,6 +139,33 @@ class Routing(Strict):
         if self.policy is not None:
             return self.policy
         return RoutingPolicy.PREFIX_CACHE if is_template else RoutingPolicy.LEAST_LOAD
+
+
+class RolloutStrategy(StrEnum):
+    ROLLING = "rolling"  # replace replicas surge-first: a new one is ready before an old one drains
+    CANARY = "canary"  # a few new replicas take canary_percent of requests until promoted
+
+
+class Rollout(Strict):
+    """How a new revision replaces the running one (docs/rollouts.md). Changing only this block makes
+    no new revision: it says how the next change rolls."""
+
+    strategy: RolloutStrategy = RolloutStrategy.ROLLING
+    max_surge: int = Field(default=1, ge=0, le=1000, description="replicas above the target while rolling")
+    max_unavailable: int = Field(default=0, ge=0, le=1000, description="ready replicas below the target")
+    canary_percent: float = Field(default=10, gt=0, le=100, description="share of requests to the new revision")
+    max_failed_starts: int = Field(default=3, ge=1, le=100, description="failed starts -> roll back")
+    progress_deadline_s: float = Field(default=900, gt=0, le=DAY_S, description="not rolled by then -> roll back")
+    canary_error_margin: float = Field(
+        default=0.05, ge=0, le=1, description="canary error rate above the old one's by more -> roll back"
+    )
+    canary_min_requests: int = Field(default=20, ge=1, le=1_000_000, description="before the error rates count")
+
+    @model_validator(mode="after")
+    def _moves(self) -> Rollout:
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            raise ValueError("max_surge and max_unavailable cannot both be 0: nothing could move")
+        return self
 
 
 class Registry(Strict):
@@ -285,6 +320,7 @@ class EndpointSpec(Strict):
     compute: Compute = Field(default_factory=Compute)
     scaling: Scaling = Field(default_factory=Scaling)
     routing: Routing = Field(default_factory=Routing)
+    rollout: Rollout = Field(default_factory=Rollout)
     auth: Auth = Field(default_factory=Auth)
     volumes: list[VolumeMount] = Field(default_factory=list, max_length=VOLUMES_MAX)
     health_check_path: str = Field(default="/health", max_length=PATH_MAX)

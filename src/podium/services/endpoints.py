@@ -14,6 +14,7 @@ from podium.core.ids import APP_NAME_RE, endpoint_id, new_app_name, new_routing_
 from podium.core.specs import MASK, NAME_MAX, AuthMode, ContainerSource, EndpointSpec, TemplateSource, stored_spec
 from podium.core.states import EndpointState
 from podium.services.capacity import demand_of
+from podium.services.revisions import NO_REVISION, changed_fields, next_number, record_revision
 from podium.services.secrets import is_sealed, registry_aad
 from podium.services.tokens import generate_token, sha256_hex
 from podium.services.validation import ignored_settings
@@ -154,6 +155,7 @@ class EndpointService:
             updated_at=now,
         )
         await self.store.add_endpoint(row, event=("created", f"endpoint {spec.name!r} created ({kind})"))
+        await record_revision(self.store, row.id, 1, spec, [], first=True)
         self.hint(row.id)
         return Created(EndpointRecord(row, spec, []), token, ignored_settings(spec))
 
@@ -288,12 +290,17 @@ class EndpointService:
         spec = spec.model_copy(update={"auth": spec.auth.model_copy(update={"token": None})})
         spec = self._sealed(spec, None if current.problem else current.spec, current.row.id)
         extra = {} if spec.enabled == current.spec.enabled else {"state": _enabled_state(spec.enabled)}
+        generation = current.row.generation
+        if needs_rollout(before := self._as_sealed(current, spec), spec):  # a new revision (issue 13)
+            generation = await next_number(self.store, current.row.id, generation)
+            changes = changed_fields(None if current.problem else before, spec)
+            await record_revision(self.store, current.row.id, generation, spec, changes)
         await self.store.update_endpoint(
             current.row.id,
             event=("updated", "spec updated"),
             spec_json=spec.model_dump_json(),
             name=spec.name,
-            generation=current.row.generation + (1 if needs_rollout(self._as_sealed(current, spec), spec) else 0),
+            generation=generation,
             auth_token_sha256=token_hash,
             consecutive_failures=0,
             backoff_until=0.0,
@@ -361,7 +368,7 @@ def _enabled_state(enabled: bool) -> EndpointState:
 
 # Fields that only change what the control plane, gateway or autoscaler do: editing them must not
 # restart replicas (renaming a dedicated endpoint must not reload a 70B model).
-_NO_ROLLOUT = {"name", "description", "enabled", "scaling", "auth"}
+_NO_ROLLOUT = set(NO_REVISION)  # services/revisions.py
 
 
 def needs_rollout(before: EndpointSpec, after: EndpointSpec) -> bool:

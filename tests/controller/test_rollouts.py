@@ -1,0 +1,96 @@
+"""Rollouts through the controller (issue 13): a real SQLite store, fake runtime/prober/gateway/clock.
+The rules themselves are tabled in test_planner.py; here: what the controller writes and publishes."""
+
+from __future__ import annotations
+
+from podium.core.specs import ContainerSource, EndpointSpec, Rollout, Scaling
+from podium.store.revisions import ACTIVE, CANARY, FAILED
+from tests.controller.test_controller import World
+
+
+async def _two(world: World, **rollout: object) -> str:
+    spec = EndpointSpec(
+        name="ep",
+        container=ContainerSource(command="server v1"),
+        scaling=Scaling(min_replicas=2, max_replicas=2),
+        rollout=Rollout(**rollout),  # type: ignore[arg-type]
+    )
+    ep = (await world.endpoints.create(spec, "container")).record.row.id
+    await world.settle(3)
+    assert await world.states(ep) == ["ready", "ready"]
+    return ep
+
+
+async def _patch(world: World, ep: str, command: str) -> None:
+    spec = (await world.endpoints.get(ep)).spec
+    await world.endpoints.update(ep, spec.model_copy(update={"container": ContainerSource(command=command)}))
+
+
+async def _by_revision(world: World, ep: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for r in await world.store.live_replicas(ep):
+        out.setdefault(r.generation, []).append(r.state)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def test_rolling_update_is_surge_first_and_ends_active(world: World) -> None:
+    ep = await _two(world)
+    world.prober.all_healthy = False  # new replicas boot but are not ready yet
+    world.prober.healthy_addresses = {r.address or "" for r in await world.store.live_replicas(ep)}
+    await _patch(world, ep, "server v2")
+    await world.settle(2)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["starting"]}  # one surge replica only
+    assert len(world.gateway.routes[ep].replicas) == 2  # both old ones still serve
+    world.prober.all_healthy = True
+    for _ in range(10):
+        await world.settle(1)
+        if await _by_revision(world, ep) == {2: ["ready", "ready"]}:
+            break
+    assert await _by_revision(world, ep) == {2: ["ready", "ready"]}
+    await world.settle(1)  # the tick after the last old replica stopped ends the rollout
+    revs = await world.store.revisions.of(ep)
+    assert [(r.number, r.state) for r in revs] == [(1, "retired"), (2, ACTIVE)]
+    assert revs[1].changes == "container.command"
+    kinds = [e.kind for e in await world.store.events(ep)]
+    assert "rollout" in kinds and "rollout_done" in kinds
+    assert {r.revision for r in world.gateway.routes[ep].replicas} == {2}
+
+
+async def test_scaling_change_makes_no_revision(world: World) -> None:
+    ep = await _two(world)
+    spec = (await world.endpoints.get(ep)).spec
+    await world.endpoints.update(ep, spec.model_copy(update={"scaling": Scaling(min_replicas=2, max_replicas=3)}))
+    await world.settle(2)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"]}
+    assert [r.number for r in await world.store.revisions.of(ep)] == [1]
+
+
+async def test_failed_rollout_rolls_back_and_old_replicas_keep_serving(world: World) -> None:
+    ep = await _two(world, max_failed_starts=2)
+    old = {r.id for r in await world.store.live_replicas(ep)}
+    await _patch(world, ep, "server broken")
+    for _ in range(6):
+        await world.settle(1)
+        for r in await world.store.live_replicas(ep):
+            if r.generation == 2 and r.id in world.runtime.replicas:
+                world.runtime.exit(r.id)  # the new revision crashes at start
+        world.clock.now += 120  # past any backoff
+    await world.settle(3)
+    row = await world.store.get_endpoint(ep)
+    assert row is not None and row.generation == 1 and row.state == "serving"
+    assert {r.id for r in await world.store.live_replicas(ep)} == old
+    assert "server v1" in row.spec_json and "rolled back to revision 1" in (row.last_error or "")
+    revs = {r.number: r for r in await world.store.revisions.of(ep)}
+    assert revs[2].state == FAILED and "2 failed starts" in revs[2].reason
+    assert "rollout_failed" in [e.kind for e in await world.store.events(ep)]
+
+
+async def test_canary_holds_and_routes_a_share(world: World) -> None:
+    ep = await _two(world, strategy="canary", canary_percent=30)
+    await _patch(world, ep, "server v2")
+    await world.settle(4)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["ready"]}
+    route = world.gateway.routes[ep]
+    assert (route.canary_revision, route.canary_percent) == (2, 30)
+    assert sorted(r.revision for r in route.replicas) == [1, 1, 2]
+    assert (await world.store.revisions.get(ep, 2)).state == CANARY  # type: ignore[union-attr]
