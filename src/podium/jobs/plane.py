@@ -6,12 +6,15 @@ non-relayed path of the data-plane port)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
 from podium.core.stats import EndpointStats
+from podium.jobs.batch import Batches
+from podium.jobs.batch_http import batch_router
+from podium.jobs.batch_repo import BatchRepo
 from podium.jobs.dispatch import Dispatcher
 from podium.jobs.http import jobs_router
 from podium.jobs.intake import StoreIntake
@@ -30,6 +33,8 @@ class JobsPlane:
     policies: JobPolicies
     intake: StoreIntake
     tuning: JobsTuning
+    batch_repo: BatchRepo
+    batches: Batches
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -38,7 +43,15 @@ def jobs_plane(store: Store, tuning: JobsTuning | None = None) -> JobsPlane:
     repo = JobRepo(store.session)
     policies = JobPolicies(tuning.max_queued_per_endpoint)
     wakeup = asyncio.Event()
-    return JobsPlane(store, repo, policies, StoreIntake(repo, policies, wakeup.set), tuning, wakeup)
+
+    async def endpoint_of(model: str) -> str | None:
+        row = await store.find_endpoint(model)
+        return None if row is None or row.deleting else row.id
+
+    batch_repo = BatchRepo(store.session)
+    batches = Batches(repo, batch_repo, endpoint_of, wakeup.set)
+    intake = StoreIntake(repo, policies, wakeup.set)
+    return JobsPlane(store, repo, policies, intake, tuning, batch_repo, batches, wakeup)
 
 
 def job_runner(
@@ -48,7 +61,6 @@ def job_runner(
     gateway_url: Callable[[], str | None],
     gateway_stats: Callable[[], Mapping[str, EndpointStats]],
     capacity: Callable[[str], int],
-    hooks: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> JobRunner:
     return JobRunner(
         plane.store,
@@ -58,14 +70,15 @@ def job_runner(
         tuning=plane.tuning,
         gateway_stats=gateway_stats,
         capacity=capacity,
-        hooks=hooks,
+        hooks=[plane.batches.finalize_due],
         wakeup=plane.wakeup,
     )
 
 
 def mount_jobs(app: FastAPI, plane: JobsPlane, runner: JobRunner) -> None:
-    """`/jobs` on the app that serves the port's non-relayed paths."""
+    """`/jobs`, `/v1/files`, `/v1/batches` on the app that serves the port's non-relayed paths."""
     app.include_router(jobs_router(plane.store, plane.repo, runner.cancel_local))
+    app.include_router(batch_router(plane.store, plane.batch_repo, plane.batches, plane.tuning.max_file_bytes))
 
 
 def loopback_url(settings: Settings) -> str:

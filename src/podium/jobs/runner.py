@@ -31,7 +31,7 @@ from podium.jobs.webhook import Webhooks
 from podium.store.repos import Store
 
 log = logging.getLogger("podium.jobs")
-HOUSEKEEPING_S = 2.0
+HOUSEKEEPING_S = 1.0
 RETRY_BACKOFF_S = 0.5  # after a dispatch that did not reach a replica, the endpoint rests this long
 
 
