@@ -168,6 +168,14 @@ class Rollout(Strict):
         return self
 
 
+class Jobs(Strict):
+    """Async jobs on this endpoint (docs/jobs.md). A job that was running when Podium died is retried
+    once only if `retry_running` says the request is safe to run twice; else it fails, saying why."""
+
+    retry_running: bool = False
+    max_queued: int | None = Field(default=None, ge=1, le=1_000_000, description="None: the server's default")
+
+
 class Registry(Strict):
     username: Short | None = None
     password: str | None = Field(default=None, description="stored sealed, shown masked")
@@ -320,6 +328,7 @@ class EndpointSpec(Strict):
     compute: Compute = Field(default_factory=Compute)
     scaling: Scaling = Field(default_factory=Scaling)
     routing: Routing = Field(default_factory=Routing)
+    jobs: Jobs = Field(default_factory=Jobs)
     rollout: Rollout = Field(default_factory=Rollout)
     auth: Auth = Field(default_factory=Auth)
     volumes: list[VolumeMount] = Field(default_factory=list, max_length=VOLUMES_MAX)
