@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
 from podium.gateway.errors import GatewayError, rate_limited, unauthorized
+from podium.gateway.metering import NOT_STREAM, stream_mode
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed, RouteTable
 from podium.http.message import Request
@@ -23,12 +24,23 @@ UNROUTED = "-"  # metrics label for requests that matched no endpoint
 class Admitted:
     """A request that may go to a replica of `pool`, and where its outcome is counted."""
 
-    __slots__ = ("metrics", "pool", "routed")
+    __slots__ = ("book", "digest", "metrics", "pool", "routed", "stream")
 
-    def __init__(self, routed: Routed, pool: EndpointPool, metrics: EndpointMetrics) -> None:
+    def __init__(
+        self,
+        routed: Routed,
+        pool: EndpointPool,
+        metrics: EndpointMetrics,
+        stream: int = NOT_STREAM,
+        book: TokenBook | None = None,
+        digest: str | None = None,
+    ) -> None:
         self.routed = routed
         self.pool = pool
         self.metrics = metrics
+        self.stream = stream  # metering.stream_mode: NOT_STREAM, STREAM or STREAM_INJECTED (strip its usage)
+        self.book = book  # to name the caller its tokens are metered to (metering.caller_of)
+        self.digest = digest  # the caller's token digest, when auth or a rate limit needed it
 
 
 class Refused(Exception):
@@ -70,6 +82,7 @@ class Admission:
         metrics = self._metrics[route.endpoint_id]
         metrics.last_request_at = self._wall()
         tokens = self._tokens
+        digest = None
         if route.auth_token_sha256 is not None or tokens.has_limits:
             token = bearer_token(request.header(b"authorization"))
             digest = tokens.digest(token) if token is not None else None
@@ -80,4 +93,5 @@ class Admission:
                 wait = tokens.over_limit(digest, self._clock())
                 if wait is not None:
                     raise Refused(rate_limited(wait), metrics)
-        return Admitted(routed, self._pools[route.endpoint_id], metrics)
+        stream = stream_mode(routed, request.path)  # asks a stream for its usage (token metering)
+        return Admitted(routed, self._pools[route.endpoint_id], metrics, stream, tokens, digest)

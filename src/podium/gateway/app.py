@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -77,6 +78,7 @@ class Gateway:
         self._jobs = jobs  # None: `Prefer: respond-async` is ignored (no store to queue jobs in)
         self.fast_path = fast_path  # relay by callbacks when nothing waits (fastpath.py)
         self.fast_hits = 0
+        self.instance = secrets.token_hex(8)  # names this process's token counters (token_usage)
         self._wake = wake
         self._clock = clock
         self._wall = wall_clock
@@ -160,6 +162,16 @@ class Gateway:
 
     def replica_in_flight(self, replica_id: str) -> int:
         return self._replica_counts.get(replica_id, 0)
+
+    def token_usage(self) -> dict[str, Any]:
+        """Tokens per endpoint and caller since this gateway started, under its random `instance` id:
+        the controller books what grew since it last looked (services/token_meter.py)."""
+        usage = [
+            {"endpoint_id": eid, "caller": caller, "prompt_tokens": p, "completion_tokens": c}
+            for eid, m in sorted(self._metrics.items())
+            for caller, (p, c) in sorted(m.by_caller.items())
+        ]
+        return {"instance": self.instance, "usage": usage}
 
     async def aclose(self) -> None:
         for pool in self._pools.values():
@@ -248,7 +260,7 @@ class Gateway:
                 return
             if isinstance(verdict, Refused):
                 raise verdict.error
-            status = await self._proxy.forward(verdict.pool, verdict.routed, request, out, started_at, metrics)
+            status = await self._proxy.forward(verdict.pool, verdict.routed, request, out, started_at, metrics, verdict)
         except GatewayError as exc:
             status = exc.status
             if exc.code:

@@ -107,6 +107,10 @@ class TokenBook:
             self._digests.popitem(last=False)
         return digest
 
+    def token_id(self, digest: str) -> str | None:
+        """The id of the platform token with this digest (token metering), if it may call endpoints."""
+        return self._inference.get(digest)
+
     def is_platform(self, digest: str | None) -> bool:
         return digest is not None and digest in self._inference
 

@@ -26,8 +26,8 @@ from podium.gateway.admission import Admitted
 from podium.gateway.balancer import Lease
 from podium.gateway.deadlines import Deadlines
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.metrics import USAGE_MARK
-from podium.gateway.proxy import content_length, request_head
+from podium.gateway.metering import STREAM_INJECTED, USAGE_MARK, UsageStrip, usage_of
+from podium.gateway.proxy import content_length, record_response, request_head
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 from podium.http.framing import LAST_CHUNK, chunk, frame
 from podium.http.listener import Connection, RequestHandler
@@ -80,6 +80,7 @@ class FastExchange:
         "conn",
         "deadline_key",
         "finished",
+        "first_at",
         "lease",
         "metrics",
         "relay",
@@ -87,7 +88,9 @@ class FastExchange:
         "started",
         "started_at",
         "status",
+        "strip",
         "up",
+        "usage",
     )
 
     def __init__(
@@ -114,6 +117,9 @@ class FastExchange:
         self.finished = False
         self.status = 0
         self.deadline_key = 0
+        self.first_at: float | None = None  # first body byte (TTFT of a stream)
+        self.usage: tuple[int, int] | None = None  # the response's OpenAI usage (metering.py)
+        self.strip = UsageStrip() if admitted.stream == STREAM_INJECTED else None
 
     # -- replica side ---------------------------------------------------------------------
     def upstream_progress(self) -> None:
@@ -131,26 +137,45 @@ class FastExchange:
                 conn.write(frame(conn, status, headers, length, body=False)[0])
                 self._finish(False)
                 return
+            if status != 200:
+                self.strip = None  # an error's body is passed on as it is
             if up.complete:
-                body = up.take_body()
-                if USAGE_MARK in body:
-                    self.metrics.count_usage(body)
+                body = self._piece(up.take_body())
+                if self.strip is not None:
+                    body += self.strip.flush()
+                    self.usage = self.strip.usage
                 conn.write(frame(conn, status, headers, len(body))[0] + body)
                 self._finish(True)
                 return
-            head, self.chunked = frame(conn, status, headers, content_length(up.headers))
+            length = None if self.strip is not None else content_length(up.headers)
+            head, self.chunked = frame(conn, status, headers, length)
             conn.write(head)
-        data = up.take_body()
+        data = self._piece(up.take_body())
         if data:
-            if USAGE_MARK in data:
-                self.metrics.count_usage(data)
             conn.write(chunk(data) if self.chunked else data)
         if up.complete:
+            if self.strip is not None:
+                if rest := self.strip.flush():
+                    conn.write(chunk(rest) if self.chunked else rest)
+                self.usage = self.strip.usage
             if self.chunked:
                 conn.write(LAST_CHUNK)
             self._finish(True)
         elif conn.write_paused and up.transport is not None:
             up.transport.pause_reading()  # resumed by client_writable()
+
+    def _piece(self, data: bytes) -> bytes:
+        """Body bytes on their way out: the first one's time, the usage seen, a usage chunk stripped."""
+        if not data:
+            return data
+        if self.first_at is None:
+            self.first_at = self.clock()
+        strip = self.strip
+        if strip is not None:
+            return strip.feed(data)
+        if USAGE_MARK in data:
+            self.usage = usage_of(data) or self.usage
+        return data
 
     def upstream_failed(self, exc: UpstreamError) -> None:
         if self.started:
@@ -214,6 +239,9 @@ class FastExchange:
         self.up.finish(reusable)
         if count:
             now = self.clock()
-            self.metrics.finished(self.status, now - self.started_at, now)
+            took = now - self.started_at
+            self.metrics.finished(self.status, took, now)
+            first = None if self.first_at is None else self.first_at - self.started_at
+            record_response(self.metrics, self.admitted, self.request, self.status, took, first, self.usage)
         if advance:
             self.conn.exchange_done(self)

@@ -6,13 +6,11 @@ request); the text exposition is rendered only when `/metrics` is scraped.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Callable
 
-USAGE_MARK = b'"usage"'
-_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
-_COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+from podium.gateway.genai_metrics import GenAIMetrics, render_genai
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -57,9 +55,11 @@ class EndpointMetrics:
     """What one endpoint's traffic looked like since the gateway started."""
 
     __slots__ = (
+        "by_caller",
         "by_code",
         "completion_tokens",
         "errors",
+        "genai",
         "last_request_at",
         "latency",
         "prompt_tokens",
@@ -74,23 +74,31 @@ class EndpointMetrics:
         self.ttfb = Histogram()
         self.rate = RateWindow()
         self.last_request_at: float | None = None
-        self.prompt_tokens = 0  # from the replicas' OpenAI `usage` objects (count_usage)
+        self.prompt_tokens = 0  # from the replicas' OpenAI `usage` objects (add_usage)
         self.completion_tokens = 0
+        self.by_caller: dict[str, list[int]] = {}  # caller (token id) -> [prompt, completion], since start
+        self.genai: dict[str, GenAIMetrics] = {}  # operation (chat, ...) -> OTel GenAI histograms
 
-    def count_usage(self, data: bytes) -> None:
-        """Add the tokens of an OpenAI `usage` object found in a response body or stream piece.
-        Callers check `USAGE_MARK in data` first (one C scan); a stream's usage comes once, in its
-        final chunk (when the client asked for `stream_options.include_usage`)."""
-        at = data.rfind(USAGE_MARK)
-        if at < 0:
-            return
-        tail = data[at : at + 512]
-        prompt = _PROMPT_TOKENS.search(tail)
-        completion = _COMPLETION_TOKENS.search(tail)
-        if prompt is not None:
-            self.prompt_tokens += int(prompt.group(1))
-        if completion is not None:
-            self.completion_tokens += int(completion.group(1))
+    def add_usage(self, usage: tuple[int, int], caller: str) -> None:
+        """Count one response's tokens (metering.usage_of) for the endpoint and for its caller."""
+        prompt, completion = usage
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        mine = self.by_caller.get(caller)
+        if mine is None:
+            self.by_caller[caller] = [prompt, completion]
+        else:
+            mine[0] += prompt
+            mine[1] += completion
+
+    def generation(
+        self, op: str, duration_s: float, first_byte_s: float | None, usage: tuple[int, int] | None, model: str
+    ) -> None:
+        """A successful OpenAI generation: its OTel GenAI histograms (genai_metrics.py)."""
+        m = self.genai.get(op)
+        if m is None:
+            m = self.genai[op] = GenAIMetrics()
+        m.record(duration_s, first_byte_s, usage, model)
 
     def finished(self, code: int, latency_s: float, now: float) -> None:
         self.by_code[code] = self.by_code.get(code, 0) + 1
@@ -165,6 +173,17 @@ def render_prometheus(
             lines.append(
                 f"podium_gateway_tokens_total{_labels(endpoint=eid, gen_ai_token_type='output')} {m.completion_tokens}"
             )
+    lines += [
+        "# HELP podium_gateway_caller_tokens_total Tokens by endpoint, caller (platform token id, `endpoint` "
+        "for the endpoint's own token, `anonymous`) and gen_ai.token.type.",
+        "# TYPE podium_gateway_caller_tokens_total counter",
+    ]
+    for eid, m in metrics.items():
+        for caller, (prompt, completion) in sorted(m.by_caller.items()):
+            for kind, n in (("input", prompt), ("output", completion)):
+                labels = _labels(endpoint=eid, caller=caller, gen_ai_token_type=kind)
+                lines.append(f"podium_gateway_caller_tokens_total{labels} {n}")
+    render_genai(lines, [(eid, names(eid), m.genai) for eid, m in metrics.items() if m.genai])
     for name, help_, index in (
         ("podium_gateway_in_flight", "Requests holding a replica slot.", 0),
         ("podium_gateway_queue_length", "Requests waiting for a slot or a first ready replica.", 1),

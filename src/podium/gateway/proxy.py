@@ -12,9 +12,11 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 
+from podium.gateway.admission import Admitted
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.metrics import USAGE_MARK, EndpointMetrics
+from podium.gateway.metering import OPERATIONS, STREAM_INJECTED, USAGE_MARK, UsageStrip, caller_of, usage_of
+from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 from podium.http.message import (
@@ -45,13 +47,15 @@ class Proxy:
         out: Responder,
         started_at: float,
         metrics: EndpointMetrics,
+        admitted: Admitted | None = None,
     ) -> int:
-        """Send `request` to a replica of `pool`; returns the status the client got."""
+        """Send `request` to a replica of `pool`; returns the status the client got. `admitted`: its
+        verdict, for token metering (a stream's usage asked for and stripped, the caller)."""
         lease = await pool.acquire(routed.prefix_key)
         holder = [lease]
         try:
             async with asyncio.timeout(routed.route.request_timeout_s):
-                return await self._exchange(pool, holder, routed, request, out, started_at, metrics)
+                return await self._exchange(pool, holder, routed, request, out, started_at, metrics, admitted)
         except TimeoutError:
             metrics.error("timeout")
             if out.started:
@@ -76,6 +80,7 @@ class Proxy:
         out: Responder,
         started_at: float,
         metrics: EndpointMetrics,
+        admitted: Admitted | None,
     ) -> int:
         try:
             conn = await self._send(pool, holder, routed, request)
@@ -94,21 +99,22 @@ class Proxy:
                 await out.start(status, headers, content_length(conn.headers))
                 await out.end()
                 return status  # not pooled: the parser cannot tell a HEAD answer has no body
+            meter = Meter(admitted if status == 200 else None, self.clock)
             try:
-                first = await conn.read()
-                if USAGE_MARK in first:
-                    metrics.count_usage(first)
+                first = meter.piece(await conn.read())
                 if conn.complete and not conn.chunks:
                     reusable = True
-                    await out.send_full(status, headers, first)
+                    await out.send_full(status, headers, first + meter.end())
+                    meter.record(metrics, request, status, started_at)
                     return status
-                await out.start(status, headers, content_length(conn.headers))
+                await out.start(status, headers, None if meter.strip else content_length(conn.headers))
                 if first:
                     await out.write(first)
                 while chunk := await conn.read():
-                    if USAGE_MARK in chunk:
-                        metrics.count_usage(chunk)
-                    await out.write(chunk)
+                    if chunk := meter.piece(chunk):
+                        await out.write(chunk)
+                if rest := meter.end():
+                    await out.write(rest)
             except UpstreamError as exc:
                 metrics.error("replica_failed")
                 if out.started:
@@ -117,6 +123,7 @@ class Proxy:
                 raise bad_gateway(str(exc)) from None
             reusable = True
             await out.end()
+            meter.record(metrics, request, status, started_at)
             return status
         finally:
             conn.finish(reusable)
@@ -161,6 +168,63 @@ class Proxy:
                 lease = await pool.acquire(routed.prefix_key)
                 tried.clear()
             holder[0] = lease
+
+
+class Meter:
+    """One response's metering (metering.py) on the general path: its first body byte, its usage, and
+    the strip of a usage chunk the client did not ask for."""
+
+    __slots__ = ("admitted", "clock", "first_at", "strip", "usage")
+
+    def __init__(self, admitted: Admitted | None, clock: Callable[[], float]) -> None:
+        self.admitted = admitted
+        self.clock = clock
+        self.first_at: float | None = None
+        self.usage: tuple[int, int] | None = None
+        self.strip = UsageStrip() if admitted is not None and admitted.stream == STREAM_INJECTED else None
+
+    def piece(self, data: bytes) -> bytes:
+        if data and self.first_at is None:
+            self.first_at = self.clock()
+        if self.strip is not None:
+            return self.strip.feed(data)
+        if USAGE_MARK in data:
+            self.usage = usage_of(data) or self.usage
+        return data
+
+    def end(self) -> bytes:
+        if self.strip is None:
+            return b""
+        self.usage = self.strip.usage
+        return self.strip.flush()
+
+    def record(self, metrics: EndpointMetrics, request: Request, status: int, started_at: float) -> None:
+        now = self.clock()
+        first = None if self.first_at is None else self.first_at - started_at
+        record_response(metrics, self.admitted, request, status, now - started_at, first, self.usage)
+
+
+def record_response(
+    metrics: EndpointMetrics,
+    admitted: Admitted | None,
+    request: Request,
+    status: int,
+    duration_s: float,
+    first_byte_s: float | None,
+    usage: tuple[int, int] | None,
+) -> None:
+    """After a relayed response (both paths): its tokens, to the endpoint and its caller, and for a
+    successful OpenAI generation its GenAI histograms. `first_byte_s` counts as TTFT for streams only."""
+    if admitted is None:
+        if usage is not None:
+            metrics.add_usage(usage, "anonymous")
+        return
+    route = admitted.routed.route
+    if usage is not None:
+        metrics.add_usage(usage, caller_of(admitted.book, admitted.digest, route.auth_token_sha256, request))
+    if 200 <= status < 300 and (op := OPERATIONS.get(request.path)) is not None:
+        ttft = first_byte_s if admitted.stream else None
+        metrics.generation(op, duration_s, ttft, usage, route.served_model_name or route.routing_key)
 
 
 MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a cold start
