@@ -4,25 +4,15 @@ bad input without leaving anything behind, deployment through the documents' cre
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from podium.catalog import Catalog
 from podium.store.repos import Store
-from tests.api.conftest import Hints, _client
+from tests.api.conftest import _client
+from tests.models.conftest import Api
 from tests.models.ggufs import gguf_bytes
-
-Api = tuple[httpx.AsyncClient, Store, Hints]
-
-
-@pytest.fixture
-async def real(tmp_path: Path) -> AsyncIterator[Api]:
-    catalog = Catalog.load(detect_gpus=lambda: None, cpu_count=lambda: 2)
-    async for x in _client(tmp_path, catalog):
-        yield x
 
 
 async def upload(

@@ -6,6 +6,7 @@ replicas changes; the gateway swaps it in at once (no polling, no database on th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 LEAST_LOAD = "least-load"  # the less loaded of two random replicas (any HTTP server)
@@ -45,6 +46,15 @@ class EndpointRoute:
     canary_percent: float = 0.0
     # replicas whose engine queue is long (controller/engine_metrics.py): chosen only when no other has a slot
     engine_busy: tuple[str, ...] = ()
+    # LoRA adapters its replicas load (issue 20): (routing key, served name) each; a request naming the
+    # key reaches this endpoint with `model` rewritten to the adapter's served name
+    adapters: tuple[tuple[str, str], ...] = ()
+
+
+def adapter_routing_key(routing_key: str, adapter: str) -> str:
+    """An adapter's routing key on an endpoint of its base: `<endpoint's key>:<adapter slug>` (routing
+    keys hold no ':', so it never collides with an endpoint's own)."""
+    return f"{routing_key}:" + (re.sub(r"[^a-z0-9._-]+", "-", adapter.lower()).strip("-") or "adapter")
 
 
 @dataclass(frozen=True, slots=True)

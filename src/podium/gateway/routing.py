@@ -3,10 +3,14 @@
 `/v1/{chat/completions,completions,embeddings}` route by the JSON body's `model` (the routing
 key); `/e/{app_name}/rest` routes by app name and reaches the replica as `/rest`. The tables
 are swapped by `set_route`/`remove_route` and read here in O(1), no lock needed (one loop).
+A LoRA adapter's routing key (route.adapters) reaches its base's endpoint with `model` rewritten to
+the adapter's served name, and carries a key (CRC32 of that name) the balancer places on its ring,
+so an adapter's requests stay on the replica that already loaded it.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import orjson
@@ -34,6 +38,7 @@ class RouteTable:
         self.by_id: dict[str, EndpointRoute] = {}
         self.by_key: dict[str, EndpointRoute] = {}
         self.by_app: dict[str, EndpointRoute] = {}
+        self.by_adapter: dict[str, tuple[EndpointRoute, str]] = {}  # adapter key -> (base's route, served name)
 
     def put(self, route: EndpointRoute) -> None:
         old = self.by_id.get(route.endpoint_id)
@@ -42,6 +47,8 @@ class RouteTable:
         self.by_id[route.endpoint_id] = route
         self.by_key[route.routing_key] = route
         self.by_app[route.app_name] = route
+        for key, served in route.adapters:
+            self.by_adapter[key] = (route, served)
 
     def remove(self, endpoint_id: str) -> EndpointRoute | None:
         old = self.by_id.pop(endpoint_id, None)
@@ -54,6 +61,9 @@ class RouteTable:
             del self.by_key[route.routing_key]
         if self.by_app.get(route.app_name) is route:
             del self.by_app[route.app_name]
+        for key, _ in route.adapters:
+            if (held := self.by_adapter.get(key)) is not None and held[0] is route:
+                del self.by_adapter[key]
 
     # -- resolving requests ---------------------------------------------------------------
     def resolve(self, request: Request) -> Routed:
@@ -79,17 +89,22 @@ class RouteTable:
         if not isinstance(model, str) or not model:
             raise bad_request("'model' is required: the endpoint's routing key", status=422)
         route = self.by_key.get(model)
+        adapter: str | None = None
+        if route is None and (held := self.by_adapter.get(model)) is not None:
+            route, adapter = held
         if route is None:
             raise not_found(f"the model {model!r} does not exist: use an endpoint's routing key")
         if not route.enabled:
             raise stopped(f"endpoint {model!r}")
-        served = route.served_model_name
+        served = adapter or route.served_model_name
         if served is not None and served != model:
             payload["model"] = served
             body = _dumps(payload)
         target = request.raw_path + (b"?" + request.query if request.query else b"")
         # the body is parsed anyway (for `model`): hashing its prompt prefix costs only this policy
         key = prefix_key(payload) if route.routing_policy == PREFIX_CACHE else None
+        if adapter is not None:  # affinity: the replica that served this adapter holds it loaded
+            key = zlib.crc32(adapter.encode())
         return Routed(route, target, body, key)
 
     def _resolve_app(self, request: Request) -> Routed:
@@ -107,10 +122,8 @@ class RouteTable:
 
     def models_for(self, allowed: list[EndpointRoute]) -> bytes:
         """OpenAI's `GET /v1/models` answer for the routes the caller may use."""
-        data = [
-            {"id": r.routing_key, "object": "model", "created": 0, "owned_by": "podium"}
-            for r in sorted(allowed, key=lambda r: r.routing_key)
-        ]
+        keys = sorted({k for r in allowed for k in (r.routing_key, *(a for a, _ in r.adapters))})
+        data = [{"id": k, "object": "model", "created": 0, "owned_by": "podium"} for k in keys]
         return orjson.dumps({"object": "list", "data": data})
 
 

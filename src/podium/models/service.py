@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from podium.catalog.custom import Adapter, CustomModel
 from podium.core.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.core.ids import new_id
+from podium.gateway.routes import adapter_routing_key
 from podium.models.files import ModelFiles, sha256_file
 from podium.models.inspect import FORMATS, VLLM_ARCHS, ModelFacts, inspect_path
 from podium.models.table import READY, UPLOADING, ModelRow
@@ -48,15 +49,16 @@ class NewUpload:
 
 
 class ModelService:
-    """`users(name)`: the endpoints (ids) that deploy a model; `volume_dir(name)`: a volume's directory;
-    `on_change(models)`: gives the catalog the ready models after every change; `is_template(name)`: a
-    shipped or operator template has that name (a model may not shadow it)."""
+    """`deployments(name)`: (endpoint id, routing key) of the endpoints that deploy a model;
+    `volume_dir(name)`: a volume's directory; `on_change(models)`: gives the catalog the ready models
+    after every change; `is_template(name)`: a shipped or operator template has that name (a model
+    may not shadow it)."""
 
     def __init__(
         self,
         store: Store,
         files: ModelFiles,
-        users: Callable[[str], Awaitable[list[str]]],
+        deployments: Callable[[str], Awaitable[list[tuple[str, str]]]],
         volume_dir: Callable[[str], Awaitable[str]],
         on_change: Callable[[list[CustomModel]], None],
         quota_bytes: int | None = None,
@@ -65,7 +67,7 @@ class ModelService:
         self.is_template = is_template
         self.store = store
         self.files = files
-        self.users = users
+        self.deployments = deployments
         self.volume_dir = volume_dir
         self.on_change = on_change
         self.quota_bytes = quota_bytes
@@ -73,6 +75,15 @@ class ModelService:
         self._locks: dict[str, asyncio.Lock] = {}  # one chunk at a time per upload
 
     # --- reads ---------------------------------------------------------------------------------
+
+    async def users(self, name: str) -> list[str]:
+        return [eid for eid, _ in await self.deployments(name)]
+
+    async def adapter_keys(self, row: ModelRow) -> list[str]:
+        """An adapter's routing keys: one on each endpoint that deploys its base."""
+        if row.base is None or row.status != READY:
+            return []
+        return [adapter_routing_key(key, row.name) for _, key in await self.deployments(row.base)]
 
     async def list(self) -> list[ModelRow]:
         async with self.store.session() as s:

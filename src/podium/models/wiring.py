@@ -63,9 +63,13 @@ async def model_service(request: Request) -> ModelService:
         plane = services.control_plane
         catalog = services.catalog
 
-        async def users(name: str) -> list[str]:
+        async def deployments(name: str) -> list[tuple[str, str]]:
             rows = readable(await store.list_endpoints())
-            return [row.id for row, spec in rows if spec.template is not None and spec.template.model_name == name]
+            return [
+                (row.id, row.routing_key)
+                for row, spec in rows
+                if spec.template is not None and spec.template.model_name == name
+            ]
 
         async def volume_dir(name: str) -> str:
             return await plane.volumes.host_source(name)
@@ -78,7 +82,7 @@ async def model_service(request: Request) -> ModelService:
                 catalog.set_custom_models(models)
 
         settings: Settings = services.settings
-        svc = ModelService(store, ModelFiles(settings.models_dir), users, volume_dir, on_change,
+        svc = ModelService(store, ModelFiles(settings.models_dir), deployments, volume_dir, on_change,
                            settings.model_quota_bytes, is_template)  # fmt: skip
         state.models = svc
         await svc.recover()

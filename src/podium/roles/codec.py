@@ -16,7 +16,8 @@ def route_to_json(route: EndpointRoute) -> dict[str, Any]:
 def route_from_json(data: dict[str, Any]) -> EndpointRoute:
     replicas = tuple(ReplicaRoute(**r) for r in data.get("replicas", ()))
     busy = tuple(data.get("engine_busy", ()))  # a JSON list; the route compares as a tuple
-    return EndpointRoute(**{**data, "replicas": replicas, "engine_busy": busy})
+    adapters = tuple((str(k), str(v)) for k, v in data.get("adapters", ()))  # JSON lists -> the route's tuples
+    return EndpointRoute(**{**data, "replicas": replicas, "engine_busy": busy, "adapters": adapters})
 
 
 def token_to_json(token: PlatformToken) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class ModelOut(BaseModel):
     sha256: str
     path: str
     upload_url: str | None
+    routing_keys: list[str] = Field(description="an adapter: its `model` on each endpoint of its base")
     created_at: float
 
 
@@ -68,7 +69,7 @@ class ModelsOut(BaseModel):
     models: list[ModelOut]
 
 
-def out(row: ModelRow) -> ModelOut:
+def out(row: ModelRow, routing_keys: list[str] | None = None) -> ModelOut:
     return ModelOut(
         id=row.id,
         name=row.name,
@@ -85,6 +86,7 @@ def out(row: ModelRow) -> ModelOut:
         sha256=row.sha256,
         path=row.path,
         upload_url=f"/v0/models/{row.id}/content?offset={row.received_bytes}" if row.status == UPLOADING else None,
+        routing_keys=routing_keys or [],
         created_at=row.created_at,
     )
 
@@ -125,14 +127,15 @@ async def complete_upload(
 
 @router.get("", response_model=ModelsOut)
 async def list_models(svc: ModelService = Depends(model_service), _: object = Depends(require("read"))) -> ModelsOut:
-    return ModelsOut(models=[out(r) for r in await svc.list()])
+    return ModelsOut(models=[out(r, await svc.adapter_keys(r)) for r in await svc.list()])
 
 
 @router.get("/{model_id}", response_model=ModelOut)
 async def get_model(
     model_id: str, svc: ModelService = Depends(model_service), _: object = Depends(require("read"))
 ) -> ModelOut:
-    return out(await svc.get(model_id))
+    row = await svc.get(model_id)
+    return out(row, await svc.adapter_keys(row))
 
 
 @router.delete("/{model_id}", response_model=ModelOut)
