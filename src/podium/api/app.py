@@ -12,6 +12,7 @@ from podium import __version__
 from podium.api.deps import Services
 from podium.api.errors import install_error_handlers
 from podium.api.routers import catalog, dedicated, endpoints, logs, models, secrets, tokens, usage, volumes
+from podium.api.routers import revisions as revisions_router
 from podium.services.control_plane import build_control_plane
 
 
@@ -29,6 +30,7 @@ def create_app(services: Services) -> FastAPI:
     _install_docs(app)
     app.include_router(dedicated.router)  # before /v0/endpoints: `/templates` is not an id
     app.include_router(endpoints.router)
+    app.include_router(revisions_router.router)  # /v0/endpoints/{id}/revisions|rollback|promote (issue 13)
     app.include_router(secrets.router)
     app.include_router(volumes.router)
     app.include_router(catalog.router)

@@ -15,6 +15,17 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EngineOut(Out):
+    """The replica's engine as its own `/metrics` says (vLLM, llama.cpp's llama-server, SGLang);
+    absent for an engine with no metrics page, and in processes without the controller."""
+
+    engine: str  # vllm | llamacpp | sglang
+    waiting: float  # requests queued inside the engine
+    running: float
+    kv_cache_usage: float | None  # 0..1
+    scraped_at: float
+
+
 class InstanceOut(Out):
     """`public_ip` carries the port too (`127.0.0.1:20001`): the serverless document's recipe is
     `curl http://<public_ip>/v1/chat/completions`, and on one machine every replica has its own port,
@@ -29,13 +40,28 @@ class InstanceOut(Out):
     node: str  # the machine it runs on where a region has several (the Ray node id); "" otherwise
     gpus: list[int]
     generation: int
+    revision: int  # the endpoint revision it runs (= generation; GET /v0/endpoints/{id}/revisions)
     started_at: float | None
     ready_at: float | None
     detail: str
+    engine: EngineOut | None = None
+
+
+class RolloutOut(Out):
+    """A rollout under way: replicas of other revisions still live (docs/rollouts.md)."""
+
+    to_revision: int
+    from_revisions: list[int]
+    strategy: str  # rolling | canary (a canary holds until `podium endpoint promote`)
+    new_ready: int  # ready replicas of to_revision
+    new_live: int
+    old_live: int  # live replicas of the other revisions (serving until new ones are ready)
 
 
 class StatusOut(Out):
     state: str
+    revision: int  # what new replicas run; a rollout moves the others to it
+    rollout: RolloutOut | None  # None: every replica runs `revision`
     instances: list[InstanceOut]
     ready_replicas: int
     live_replicas: int
@@ -107,6 +133,8 @@ def endpoint_out(
         token=token,
         status=StatusOut(
             state=rec.state,
+            revision=row.generation,
+            rollout=_rollout(rec),
             instances=instances,
             ready_replicas=sum(1 for i in instances if i.state == "ready"),
             live_replicas=len(instances),
@@ -122,6 +150,22 @@ def endpoint_out(
     )
 
 
+def _rollout(rec: EndpointRecord) -> RolloutOut | None:
+    gen = rec.row.generation
+    new = [r for r in rec.replicas if r.generation == gen]
+    old = [r for r in rec.replicas if r.generation != gen]
+    if not old:
+        return None
+    return RolloutOut(
+        to_revision=gen,
+        from_revisions=sorted({r.generation for r in old}),
+        strategy=rec.spec.rollout.strategy.value,
+        new_ready=sum(1 for r in new if r.state == "ready"),
+        new_live=len(new),
+        old_live=len(old),
+    )
+
+
 def _instance(r: Any) -> InstanceOut:
     host, _, port = (r.address or "").rpartition(":")
     return InstanceOut(
@@ -134,6 +178,7 @@ def _instance(r: Any) -> InstanceOut:
         node=getattr(r, "node", "") or "",
         gpus=[int(g) for g in r.gpus.split(",")] if r.gpus else [],
         generation=r.generation,
+        revision=r.generation,
         started_at=r.started_at,
         ready_at=r.ready_at,
         detail=r.detail or "",

@@ -1,4 +1,5 @@
-"""`podium endpoint …`: create, list, get, update, start, stop, delete, events, logs, wait."""
+"""`podium endpoint …`: create, list, get, update, start, stop, delete, events, logs, wait (and, from
+`cli/rollout.py`, revisions, rollback, promote)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import typer
 
 from podium.cli import options as O
-from podium.cli import waiting
+from podium.cli import rollout, waiting
 from podium.cli.client import Api, error_text, fail
 from podium.cli.names import endpoint_id
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_fields, render_table
@@ -43,6 +44,8 @@ def _table(ep: dict[str, Any]) -> str:
             f"(min {spec['scaling']['min_replicas']}, max {spec['scaling']['max_replicas']})",
         ),
         ("autoscaler", st.get("autoscaler_reason")),
+        ("revision", st.get("revision")),
+        ("rollout", rollout.rollout_line(st)),
         ("last error", st.get("last_error")),
     ]
     if ep.get("token"):
@@ -50,10 +53,10 @@ def _table(ep: dict[str, Any]) -> str:
     out = render_fields(pairs)
     if st["instances"]:
         rows = [
-            (i["id"], i["state"], i["address"], i.get("public_ip"), ",".join(map(str, i["gpus"])))
+            (i["id"], i["state"], i.get("revision"), i["address"], i.get("public_ip"), ",".join(map(str, i["gpus"])))
             for i in st["instances"]
         ]
-        out += "\n\n" + render_table(["replica", "state", "address", "public ip", "gpus"], rows)
+        out += "\n\n" + render_table(["replica", "state", "revision", "address", "public ip", "gpus"], rows)
     return out
 
 
@@ -343,3 +346,6 @@ def _follow_replicas(api: Api, key: str, tail: int) -> None:
             time.sleep(0.5)  # its log stream closed early (e.g. not yet written): try it again
         else:
             ended.add(rid)
+
+
+rollout.register(app, ID_ARG, ID_OPT, _table)  # revisions, rollback, promote (issue 13)

@@ -72,7 +72,7 @@ class Controller:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
         self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
         self.regions = RegionOutages(store, runtime, clock, tuning.backoff_base_s)  # regions down (regional.py)
-        self.rollouts = Rollouts(store, clock, gateway)  # revisions rolling, canaries, rollbacks (rollout.py)
+        self.rollouts = Rollouts(store, clock)  # revisions rolling, canaries, rollbacks (rollout.py)
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""

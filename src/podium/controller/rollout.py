@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 from podium.controller.planner import EndpointInput, Plan, ReplicaInput
 from podium.controller.rollout_rules import CanaryStats, RolloutInput
@@ -26,16 +25,17 @@ from podium.store.tables import EndpointRow, ReplicaRow
 log = logging.getLogger("podium.controller")
 
 
-class RevisionOutcomes(Protocol):
-    """A gateway that counts requests per revision (gateway/app.py); absent on remote-only setups."""
-
-    def revision_outcomes(self, endpoint_id: str) -> dict[int, tuple[int, int]]: ...
+# endpoint id -> {revision: (requests, 5xx, mean latency s)}: the in-process gateway's counts
+# (Gateway.revision_outcomes; set by roles/processes.py). None: no canary error judging.
+Outcomes = Callable[[str], dict[int, tuple[int, int, float]]]
+SAVE_OUTCOMES_EVERY_S = 2.0  # a canary's counts are written to its revisions this often (shown side by side)
 
 
 class Rollouts:
-    def __init__(self, store: Store, clock: Callable[[], float], gateway: object) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], outcomes: Outcomes | None = None) -> None:
         self.store, self.clock = store, clock
-        self._outcomes = gateway if hasattr(gateway, "revision_outcomes") else None
+        self.outcomes = outcomes
+        self._saved_at: dict[str, float] = {}  # endpoint -> when its canary counts were last written
         self._rev: dict[str, tuple[int, float, RevisionRow | None]] = {}  # endpoint -> (generation, updated_at, row)
         self._since: dict[tuple[str, int], float] = {}  # (endpoint, revision) -> first tick that saw it rolling
         self._progress: dict[str, str] = {}  # endpoint -> the last progress written as an event
@@ -81,16 +81,22 @@ class Rollouts:
             deadline_s=r.progress_deadline_s,
             max_failed_starts=r.max_failed_starts,
             no_surge=row.id in self.no_surge,
-            canary=self._canary(row) if canary else None,
+            canary=await self._canary(row) if canary else None,
             error_margin=r.canary_error_margin,
             min_requests=r.canary_min_requests,
         )
 
-    def _canary(self, row: EndpointRow) -> CanaryStats | None:
-        if self._outcomes is None:
+    async def _canary(self, row: EndpointRow) -> CanaryStats | None:
+        """The canary's and the old revisions' counts; written to their revisions every few seconds."""
+        if self.outcomes is None:
             return None
-        counts: dict[int, tuple[int, int]] = self._outcomes.revision_outcomes(row.id)  # type: ignore[attr-defined]
-        new = counts.get(row.generation, (0, 0))
+        counts = self.outcomes(row.id)
+        now = self.clock()
+        if counts and now - self._saved_at.get(row.id, 0.0) >= SAVE_OUTCOMES_EVERY_S:
+            self._saved_at[row.id] = now
+            for rev, (requests, errors, latency) in counts.items():
+                await self.store.revisions.set(row.id, rev, requests=requests, errors=errors, latency_s=latency)
+        new = counts.get(row.generation, (0, 0, 0.0))
         old = [v for k, v in counts.items() if k != row.generation]
         return CanaryStats(new[0], new[1], sum(v[0] for v in old), sum(v[1] for v in old))
 

@@ -39,6 +39,10 @@ class RevisionRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     rolled_at: Mapped[float] = mapped_column(Float)  # when it last became the target (a rollback re-targets)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # rollout done or failed
+    # Traffic to its replicas as the gateway counted it, saved while a canary is judged (side by side)
+    requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 5xx answers
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # mean, whole request
 
     __table_args__ = (Index("ux_endpoint_revisions_endpoint_number", "endpoint_id", "number", unique=True),)
 

@@ -27,6 +27,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("rolled_at", sa.Float(), nullable=False),
         sa.Column("finished_at", sa.Float(), nullable=True),
+        sa.Column("requests", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("errors", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("latency_s", sa.Float(), nullable=False, server_default="0"),
     )
     op.create_index(
         "ux_endpoint_revisions_endpoint_number", "endpoint_revisions", ["endpoint_id", "number"], unique=True

@@ -1,0 +1,71 @@
+"""`podium endpoint revisions|rollback|promote` (issue 13), registered on the endpoint command group
+by `register` (this module does not import `cli/endpoint.py`, which calls it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from podium.cli.client import Api
+from podium.cli.names import endpoint_id
+from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
+
+
+def rollout_line(st: dict[str, Any]) -> str | None:
+    """`endpoint get`'s rollout line: where a rollout under way stands (None when none is)."""
+    r = st.get("rollout")
+    if not r:
+        return None
+    old = ",".join(map(str, r["from_revisions"]))
+    hold = " (canary: holds until `podium endpoint promote`)" if r["strategy"] == "canary" else ""
+    return (
+        f"{r['strategy']} {old} -> {r['to_revision']}: {r['new_ready']}/{r['new_live']} new ready, "
+        f"{r['old_live']} old live{hold}"
+    )
+
+
+def _revisions_table(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            ("* " if r["current"] else "  ") + str(r["number"]),
+            r["state"],
+            r["strategy"],
+            f"{r['ready_replicas']}/{r['replicas']}",
+            ", ".join(r["changes"]) or "-",
+            r["reason"] or "-",
+        )
+        for r in data["revisions"]
+    ]
+    return render_table(["revision", "state", "strategy", "ready", "changes", "reason"], rows, max_col=60)
+
+
+def register(app: typer.Typer, id_arg: Any, id_opt: Any, table: Callable[[Any], str]) -> None:
+    """Add the rollout commands to `app` (the endpoint group), with its id argument and table."""
+
+    @app.command()
+    def revisions(endpoint: str = id_arg, id_: str = id_opt, fmt: Format = FORMAT_OPTION) -> None:
+        """List an endpoint's revisions (* = current): state, what changed, replicas on each.
+        Example: podium endpoint revisions my-chatbot"""
+        api = Api()
+        emit(api.get(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/revisions"), fmt, _revisions_table)
+
+    @app.command()
+    def rollback(
+        endpoint: str = id_arg,
+        id_: str = id_opt,
+        revision: int | None = typer.Option(None, "--revision", min=1, help="Revision number (default: previous)."),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
+        """Roll an endpoint back to an earlier revision, surge-first like any change.
+        Example: podium endpoint rollback my-chatbot --revision 2"""
+        api = Api()
+        body = {} if revision is None else {"revision": revision}
+        emit(api.post(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/rollback", json=body), fmt, table)
+
+    @app.command()
+    def promote(endpoint: str = id_arg, id_: str = id_opt, fmt: Format = FORMAT_OPTION) -> None:
+        """Promote a canary: its revision rolls on to every replica. Example: podium endpoint promote my-chatbot"""
+        api = Api()
+        emit(api.post(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}/promote"), fmt, table)
