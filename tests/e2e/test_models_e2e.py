@@ -16,6 +16,7 @@ from openai import OpenAI
 from podium.worker.llama import packaged_gguf
 from tests.conftest import free_port
 from tests.e2e.conftest import ADMIN, Podium, start_podium, stop_podium
+from tests.models.ggufs import lora_bytes
 from tests.worker.test_cpu_template_e2e import processes_of
 from tests.worker.test_llama import QUESTION, needs_llama
 
@@ -72,3 +73,28 @@ def test_upload_deploy_call_and_delete_a_custom_gguf(podium: Podium) -> None:
             time.sleep(0.1)
     assert "deleted model acme/smol-custom" in podium.cli("model", "delete", "acme/smol-custom").stdout
     assert not stored.exists() and podium.cli_json("model", "list")["models"] == []
+
+
+def test_a_real_gguf_lora_gets_its_own_routing_key(podium: Podium, tmp_path: Path) -> None:
+    """A LoRA written here (tests/models/ggufs.py: attn_q pairs on all 30 layers of SmolLM2) uploaded
+    with --base: the endpoint of the base loads it (llama-cpp-python's lora_path), the base's key still
+    answers Paris, the adapter's key answers differently (the adapter was applied), both through the
+    gateway with the `openai` client."""
+    lora = tmp_path / "pirate.gguf"
+    lora.write_bytes(lora_bytes(layers=30, n_embd=576))
+    podium.cli_json("model", "upload", str(packaged_gguf()), "--name", "smol-base")
+    adapter = podium.cli_json("model", "upload", str(lora), "--name", "smol-pirate", "--base", "smol-base")
+    assert adapter["kind"] == "adapter" and adapter["base"] == "smol-base"
+    with podium.http() as h:
+        created = h.post("/v0/dedicated_endpoints", json={"name": "lora", "model_name": "smol-base"})
+        assert created.status_code == 201, created.text
+        key = created.json()["routing_key"]
+        keys = h.get(f"/v0/models/{adapter['id']}").json()["routing_keys"]
+    assert keys == [f"{key}:smol-pirate"]
+    client = OpenAI(base_url=f"{podium.url}/v1", api_key=ADMIN, max_retries=0, timeout=120)
+    ask = {"messages": QUESTION, "temperature": 0, "max_tokens": 30}
+    base = client.chat.completions.create(model=key, **ask).choices[0].message.content or ""  # type: ignore[call-overload]
+    adapted = client.chat.completions.create(model=keys[0], **ask).choices[0].message.content or ""  # type: ignore[call-overload]
+    print(f"\nbase: {base!r}\nadapter: {adapted!r}")
+    assert "Paris" in base and adapted and adapted != base
+    assert keys[0] in {m.id for m in client.models.list().data}

@@ -29,3 +29,34 @@ def gguf_bytes(arch: str = "llama", *, kind: str = "model", ctx: int | None = 20
 def write_gguf(path: Path, arch: str = "llama", **kw: object) -> Path:
     path.write_bytes(gguf_bytes(arch, **kw))  # type: ignore[arg-type]
     return path
+
+
+def _kv_str(key: str, value: str) -> bytes:
+    return _s(key) + struct.pack("<I", _STR) + _s(value)
+
+
+def lora_bytes(layers: int, n_embd: int, rank: int = 4, scale: float = 0.5, arch: str = "llama") -> bytes:
+    """A real LoRA adapter in GGUF (what llama.cpp's `--lora` loads): A (rank x n_embd) and B (n_embd x
+    rank) F32 pairs for every layer's attn_q. Values are a fixed pattern, big enough that the adapted
+    model answers differently from its base (proof it was applied), no numpy needed."""
+    kv = [
+        _kv_str("general.architecture", arch),
+        _kv_str("general.type", "adapter"),
+        _kv_str("adapter.type", "lora"),
+        _s("adapter.lora.alpha") + struct.pack("<I", 6) + struct.pack("<f", float(rank)),
+    ]
+    tensors: list[tuple[str, tuple[int, int], bytes]] = []
+    for i in range(layers):
+        a = [scale * (((i * 7 + j * 13) % 17) - 8) / 8 for j in range(rank * n_embd)]
+        b = [scale * (((i * 5 + j * 11) % 19) - 9) / 9 for j in range(n_embd * rank)]
+        tensors.append((f"blk.{i}.attn_q.weight.lora_a", (n_embd, rank), struct.pack(f"<{len(a)}f", *a)))
+        tensors.append((f"blk.{i}.attn_q.weight.lora_b", (rank, n_embd), struct.pack(f"<{len(b)}f", *b)))
+    infos, offset = [], 0
+    for name, ne, data in tensors:
+        infos.append(_s(name) + struct.pack("<I", 2) + struct.pack("<QQ", *ne) + struct.pack("<IQ", 0, offset))
+        offset += -(-len(data) // 32) * 32
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)) + b"".join(kv) + b"".join(infos)
+    out = bytearray(head + b"\0" * (-len(head) % 32))
+    for _, _, data in tensors:
+        out += data + b"\0" * (-len(data) % 32)
+    return bytes(out)
