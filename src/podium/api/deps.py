@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +23,7 @@ class Decisions(Protocol):
     """The autoscaler's latest reasons, when it runs in this process."""
 
     def last_decision(self, endpoint_id: str) -> Decision | None: ...
+    def replica_engine(self, replica_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass

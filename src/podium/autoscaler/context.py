@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from podium.core.specs import Scaling
-from podium.core.stats import EndpointStats
+from podium.core.stats import EndpointStats, EngineLoad
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class ScalingContext:
     enabled: bool = True
     since_last_request_s: float | None = None  # wall-clock age of stats.last_request_at; None = never
     stats_complete: bool = True  # False when a gateway did not answer: never scale down on half the data
+    engine: EngineLoad | None = None  # the replicas' own engine metrics; None: no engine says (llama_cpp.server)
 
     @property
     def load(self) -> int:

@@ -17,12 +17,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from podium.autoscaler.context import Decision, ScalingContext, Tuning
 from podium.autoscaler.decide import ScalerState, decide, note_wake
-from podium.core.specs import Scaling
-from podium.core.stats import EndpointStats
+from podium.core.specs import ScalePolicyKind, Scaling
+from podium.core.stats import EndpointStats, EngineLoad
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class ScalingStore(Protocol):
 
 
 StatsSource = Callable[[], Awaitable[Mapping[str, EndpointStats]]]
+EngineSource = Callable[[str], EngineLoad | None]  # endpoint id -> its engines' load now (engine_metrics.py)
 
 
 class Autoscaler:
@@ -69,8 +70,12 @@ class Autoscaler:
         tuning: Tuning = Tuning(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        engine: EngineSource | None = None,
+        replica_engine: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self._store = store
+        self._engine = engine
+        self._replica_engine = replica_engine
         self._sources = list(sources)
         self._on_change = on_change
         self._interval_s = interval_s
@@ -84,6 +89,16 @@ class Autoscaler:
         self._failed_reads = 0  # consecutive ticks with a missing gateway: log the first, then every 10 s
         self.quiet = False  # the last tick found nothing to scale: see QUIET_INTERVAL_S
         self._woken = asyncio.Event()  # a wake-up ends a quiet pause
+
+    def engine_queue_limit(self, endpoint_id: str) -> float | None:
+        """The endpoint's `engine-queue=N` (the gateway avoids replicas with N waiting), else None."""
+        target = self._targets.get(endpoint_id)
+        policy = target.scaling.scale_policy if target is not None else None
+        return policy.value if policy is not None and policy.kind is ScalePolicyKind.ENGINE_QUEUE else None
+
+    def replica_engine(self, replica_id: str) -> dict[str, Any] | None:
+        """The replica's latest engine sample (for `endpoint get`), when engine metrics are scraped here."""
+        return self._replica_engine(replica_id) if self._replica_engine is not None else None
 
     def last_decision(self, endpoint_id: str) -> Decision | None:
         """The latest decision and its reason, for `endpoint get` (None before the first tick)."""
@@ -189,6 +204,7 @@ class Autoscaler:
             enabled=target.enabled,
             since_last_request_s=since,
             stats_complete=complete,
+            engine=self._engine(target.endpoint_id) if self._engine is not None else None,
         )
         decision, state = decide(ctx, self._states.get(target.endpoint_id), now, self._tuning)
         self._states[target.endpoint_id] = state

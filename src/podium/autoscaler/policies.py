@@ -151,8 +151,83 @@ class QueueDelayPolicy:
         return Recommendation(n, f"queue-delay: no queue, peak {peak:.0f} in flight fit {n} replicas of {mc} slots")
 
 
+FALLBACK = ConcurrencyPolicy(0.7)  # engine policies without an engine sample: what the default does
+
+
+@dataclass(frozen=True, slots=True)
+class KvCachePolicy:
+    """Keep the engines' KV-cache use near `target` (a share, e.g. 0.8) on average over ready replicas.
+
+    An engine whose KV cache fills preempts or queues requests (vLLM recomputes them), long before the
+    gateway's in-flight count says anything: a 4k-token conversation fills what eight short ones use.
+    Sized like Knative sizes concurrency: ceil(ready x average use / target). The number does not grow
+    while new replicas boot (their caches are empty, not yet averaged in), so a breach lasting many
+    ticks starts replicas once. Without an engine sample (an engine with no `/metrics`) it does what
+    the default policy does, and says so."""
+
+    target: float
+
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation:
+        engine = ctx.engine
+        if engine is None or engine.kv_cache_avg is None:
+            rec = FALLBACK.decide(ctx, load, now)
+            return Recommendation(rec.replicas, f"kv-cache: no engine metrics; {rec.reason}", rec.hold)
+        base = max(ctx.ready, engine.replicas)
+        work = base * engine.kv_cache_avg
+        n = replicas_for(work, self.target)
+        return Recommendation(
+            n,
+            f"kv-cache: {engine.kv_cache_avg:.0%} in use on average over {base} replicas, "
+            f"target {self.target:.0%} -> {n}",
+            replicas_for(work, self.target * DOWN_BAND),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineQueuePolicy:
+    """Add replicas when the engines hold more than `per_replica` waiting requests per ready replica.
+
+    The gateway hands an engine up to max_concurrency requests; how many of those the engine really
+    runs depends on its batch and KV-cache room, and the rest wait inside it, invisible to the
+    gateway's queue. On a breach it asks for the ready replicas plus enough to take the excess
+    (ceil(excess / per_replica), at least one), a number that stays put while they boot; with some
+    waiting but within the limit it keeps what it has; with none it sizes, like queue-delay, for the
+    burst window's peak in-flight work at 90% of max_concurrency. No engine sample: the default
+    policy's number, said so."""
+
+    per_replica: float
+
+    def decide(self, ctx: ScalingContext, load: LoadSignals, now: float) -> Recommendation:
+        engine = ctx.engine
+        if engine is None:
+            rec = FALLBACK.decide(ctx, load, now)
+            return Recommendation(rec.replicas, f"engine-queue: no engine metrics; {rec.reason}", rec.hold)
+        ready = max(ctx.ready, engine.replicas, 1)
+        allowed = self.per_replica * ready
+        if engine.waiting > allowed:
+            extra = max(1, replicas_for(engine.waiting - allowed, self.per_replica))
+            n = max(ctx.current, ready + extra)
+            return Recommendation(
+                n,
+                f"engine-queue: {engine.waiting:g} waiting in the engines of {ready} ready replicas "
+                f"> {self.per_replica:g} per replica -> {n}",
+            )
+        if engine.waiting > 0:
+            return Recommendation(
+                ctx.current,
+                f"engine-queue: {engine.waiting:g} waiting <= {self.per_replica:g} per replica -> keep {ctx.current}",
+            )
+        mc = ctx.scaling.max_concurrency
+        n = min(ctx.current, replicas_for(load.burst_peak, mc * DOWN_BAND))
+        return Recommendation(n, f"engine-queue: none waiting, peak {load.burst_peak:.0f} in flight fit {n} replicas")
+
+
 def policy_for(policy: ScalePolicy) -> Policy:
     """The policy object for an endpoint's `scaling.scale_policy`."""
+    if policy.kind is ScalePolicyKind.KV_CACHE:
+        return KvCachePolicy(policy.value)
+    if policy.kind is ScalePolicyKind.ENGINE_QUEUE:
+        return EngineQueuePolicy(policy.value)
     if policy.kind is ScalePolicyKind.QUEUE_DELAY:
         return QueueDelayPolicy(policy.value)
     if policy.kind is ScalePolicyKind.REQUEST_COUNT:

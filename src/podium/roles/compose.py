@@ -32,10 +32,12 @@ from podium.catalog import Catalog
 from podium.catalog.catalog import Region
 from podium.console.actions import router as console_actions
 from podium.console.pages import router as console_router
+from podium.controller.engine_metrics import DEFAULT_BUSY_WAITING, EngineWatch
 from podium.controller.gpu_pool import GpuPool
 from podium.controller.loop import Controller
 from podium.controller.ports import RoutePublisher
 from podium.core.stats import EndpointStats
+from podium.models.wiring import attach_registry
 from podium.runtime.base import RuntimeBackend
 from podium.runtime.local import LocalBackend
 from podium.runtime.regional import RegionalBackend
@@ -70,11 +72,13 @@ class Foundation:
 class ControlLoop:
     controller: Controller
     autoscaler: Autoscaler
+    engine: EngineWatch  # scrapes the replicas' engine metrics beside the tick (run it as a task)
 
 
 def foundation(settings: Settings) -> Foundation:
     store = Store(settings.db_url)
     catalog = load_catalog(settings)
+    attach_registry(catalog, settings)  # registered models (/v0/models) are templates too
     plane = build_control_plane(settings, store, catalog)
     return Foundation(store, catalog, plane, RegionalBackend(runtimes_of(settings, catalog), LOCAL_REGION))
 
@@ -126,18 +130,27 @@ def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBac
 def control_loop(
     settings: Settings, base: Foundation, publisher: RoutePublisher, sources: Sequence[StatsSource]
 ) -> ControlLoop:
-    """The controller (publishing to `publisher`), then the autoscaler reading `sources` and hinting it."""
+    """The controller (publishing to `publisher` through the engine watch, which adds each replica's
+    engine queue to its route), then the autoscaler reading `sources` and the engines, hinting it."""
+    engine = EngineWatch(publisher)
     controller = Controller(
         base.store,
         base.runtime,
-        publisher,
+        engine,
         tuning=settings.controller,
         catalog=base.catalog,
         refs=base.plane,  # secrets, registry credentials, named volumes
         gpus=GpuPool(base.catalog.region(LOCAL_REGION).gpu_devices()),
     )
-    autoscaler = Autoscaler(StoreScalingAdapter(base.store), sources, on_change=controller.hint)
-    return ControlLoop(controller, autoscaler)
+    autoscaler = Autoscaler(
+        StoreScalingAdapter(base.store),
+        sources,
+        on_change=controller.hint,
+        engine=engine.endpoint,
+        replica_engine=engine.sample_json,
+    )
+    engine.busy_waiting = lambda eid: autoscaler.engine_queue_limit(eid) or DEFAULT_BUSY_WAITING
+    return ControlLoop(controller, autoscaler, engine)
 
 
 async def watch_nodes(base: Foundation, stop: asyncio.Event, every_s: float = 2.0) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import ValidationError
 
 from podium.api.deps import Services, data_plane_urls, require, services
-from podium.api.schemas import EndpointOut, EndpointsOut, EventOut, EventsOut, deep_merge, endpoint_out
+from podium.api.schemas import EndpointOut, EndpointsOut, EngineOut, EventOut, EventsOut, deep_merge, endpoint_out
 from podium.core.errors import Invalid, plain
 from podium.core.specs import EndpointSpec
 from podium.services.tokens import Principal
@@ -36,6 +36,10 @@ def live_decision(out: EndpointOut, svc: Services) -> EndpointOut:
     decision = svc.decisions.last_decision(out.id) if svc.decisions is not None else None
     if decision is not None:
         out.status.autoscaler_reason = decision.reason
+    if svc.decisions is not None:  # engine metrics scraped by the controller in this process
+        for inst in out.status.instances:
+            engine = svc.decisions.replica_engine(inst.id)
+            inst.engine = EngineOut(**engine) if engine is not None else None
     return out
 
 
