@@ -16,7 +16,15 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.conftest import ADMIN, Podium, assert_no_replicas_left, create_fake, start_podium, stop_podium
+from tests.e2e.conftest import (
+    ADMIN,
+    Podium,
+    assert_no_replicas_left,
+    create_fake,
+    fake_worker_command,
+    start_podium,
+    stop_podium,
+)
 
 ASYNC = {"Prefer": "respond-async", "Authorization": f"Bearer {ADMIN}"}
 
@@ -201,3 +209,33 @@ def test_sync_requests_go_before_queued_jobs(stack: Podium) -> None:
     assert len(unfinished) >= 3, unfinished
     for j in jobs:
         assert wait_job(stack, j, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+def test_a_job_wakes_an_endpoint_at_zero(stack: Podium) -> None:
+    ep = create_fake(stack, "sleepy", "--min-replicas", "0")
+    stack.wait_state(ep["id"], "idle")
+    job_id = submit(stack, chat(ep["routing_key"]))
+    job = wait_job(stack, job_id, ("succeeded", "failed"), timeout=30)
+    assert job["status"] == "succeeded", job
+    assert stack.wait_state(ep["id"], "serving")["status"]["state"] == "serving"
+
+
+def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
+    body = {
+        "name": "bounded",
+        "container": {"command": fake_worker_command(), "port": 8000, "env": {"PODIUM_TEST_MARK": stack.mark}},
+        "scaling": {"max_concurrency": 1},
+        "jobs": {"max_queued": 2},
+    }
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as h:
+        ep = h.post("/v0/endpoints", json=body).json()
+        stack.wait_state(ep["id"], "serving")
+        running = submit(stack, chat(ep["routing_key"], delay=30))
+        wait_job(stack, running, ("running",))
+        queued = [submit(stack, chat(ep["routing_key"])) for _ in range(2)]
+        full = h.post("/v1/chat/completions", json=chat(ep["routing_key"]), headers={"Prefer": "respond-async"})
+        assert full.status_code == 429, full.text
+        assert full.json()["error"]["code"] == "jobs_queue_full" and "max_queued" in full.json()["error"]["message"]
+        assert int(full.headers["retry-after"]) >= 1
+        for job_id in [running, *queued]:
+            h.post(f"/jobs/{job_id}/cancel")

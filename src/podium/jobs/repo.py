@@ -138,7 +138,7 @@ class JobRepo:
             row.response_status = outcome.response_status
             row.response_type = outcome.response_type
             row.response_body = outcome.response_body
-            row.error = outcome.error
+            row.error = outcome.error or row.error  # a retried job keeps the note that it was interrupted
             row.finished_at = now
             row.lock = None
             _webhook_due(row, now)
@@ -165,6 +165,13 @@ class JobRepo:
                 row.error = "cancelled by the client"
                 _webhook_due(row, now)
             return row
+
+    async def fail_queued(self, endpoint_id: str, reason: str, now: float) -> None:
+        async with self.session.begin() as s:
+            q = select(JobRow).where(JobRow.endpoint_id == endpoint_id, JobRow.status == QUEUED)
+            for row in (await s.execute(q)).scalars():
+                row.status, row.finished_at, row.error = FAILED, now, reason
+                _webhook_due(row, now)
 
     async def cancel_batch(self, batch_id: str, now: float) -> None:
         async with self.session.begin() as s:

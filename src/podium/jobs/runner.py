@@ -113,7 +113,11 @@ class JobRunner:
             log.exception("jobs: runner step failed (retried next tick)")
 
     async def _refresh_policies(self) -> None:
-        self.policies.replace({row.id: policy_of(row.spec_json) for row in await self.store.list_endpoints()})
+        rows = await self.store.list_endpoints()
+        self.policies.replace({row.id: policy_of(row.spec_json) for row in rows})
+        gone = set(self._backlog) - {row.id for row in rows if not row.deleting}
+        for eid in gone:  # deleted: its queued jobs will never run
+            await self.repo.fail_queued(eid, "the endpoint was deleted before the job ran", self._wall())
 
     async def _housekeeping(self) -> None:
         await self._refresh_policies()
@@ -143,8 +147,8 @@ class JobRunner:
         stats = self._gateway_stats()
         now, wall = self._clock(), self._wall()
         for eid, backlog in self._backlog.items():
-            if self._resting.get(eid, 0.0) > now:
-                continue
+            if self._resting.get(eid, 0.0) > now or eid not in stats:
+                continue  # resting after a dispatch that got nowhere, or no route yet (a restart's first tick)
             for _ in range(self._allowance(eid, backlog, stats.get(eid), wall)):
                 job = await self.repo.claim(eid, self.lock, wall)
                 if job is None:
