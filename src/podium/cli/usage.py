@@ -1,9 +1,10 @@
-"""`podium usage`: replica-seconds and GPU-seconds per endpoint."""
+"""`podium usage`: replica-seconds, GPU-seconds and tokens per endpoint, and tokens per API token."""
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import typer
 
@@ -41,21 +42,45 @@ def usage(
     if endpoint:
         params["endpoint_id"] = endpoint_id(api, endpoint)
     data = api.get("/v0/usage", params=params)
-    emit(
-        data,
-        fmt,
-        lambda d: render_table(
-            ["endpoint", "name", "running", "replica-hours", "gpu-hours"],
-            [
-                (
-                    e["endpoint_id"],
-                    e["name"],
-                    e["running_replicas"],
-                    f"{e['replica_seconds'] / 3600:.3f}",
-                    f"{e['gpu_seconds'] / 3600:.3f}",
-                )
-                for e in d["endpoints"]
-            ]
-            + [("total", "", "", f"{d['replica_seconds'] / 3600:.3f}", f"{d['gpu_seconds'] / 3600:.3f}")],
-        ),
+    emit(data, fmt, usage_tables)
+
+
+TOKEN_COLUMNS = ("endpoint_id", "token_id", "token_name", "prompt_tokens", "completion_tokens")
+
+
+def usage_tables(d: dict[str, Any]) -> str:
+    """Per endpoint (with a total line), then per endpoint and API token when tokens were metered."""
+    endpoints = render_table(
+        ["endpoint", "name", "running", "replica-hours", "gpu-hours", "prompt-tokens", "completion-tokens"],
+        [
+            (
+                e["endpoint_id"],
+                e["name"],
+                e["running_replicas"],
+                f"{e['replica_seconds'] / 3600:.3f}",
+                f"{e['gpu_seconds'] / 3600:.3f}",
+                e.get("prompt_tokens", 0),
+                e.get("completion_tokens", 0),
+            )
+            for e in d["endpoints"]
+        ]
+        + [
+            (
+                "total",
+                "",
+                "",
+                f"{d['replica_seconds'] / 3600:.3f}",
+                f"{d['gpu_seconds'] / 3600:.3f}",
+                d.get("prompt_tokens", 0),
+                d.get("completion_tokens", 0),
+            )
+        ],
     )
+    tokens = d.get("tokens") or []
+    if not tokens:
+        return endpoints
+    per_token = render_table(
+        ["endpoint", "token", "token-name", "prompt-tokens", "completion-tokens"],
+        [[t[k] for k in TOKEN_COLUMNS] for t in tokens],
+    )
+    return f"{endpoints}\n\n{per_token}"

@@ -44,7 +44,9 @@ from podium.runtime.regional import RegionalBackend
 from podium.services.control_plane import ControlPlane, build_control_plane
 from podium.services.endpoints import EndpointService
 from podium.services.scaling import StoreScalingAdapter
+from podium.services.token_meter import TokenMeter, UsageSource
 from podium.services.tokens import TokenService
+from podium.services.usage import token_store
 from podium.services.validation import SourceValidator
 from podium.settings import Settings
 from podium.store.repos import Store
@@ -73,6 +75,7 @@ class ControlLoop:
     controller: Controller
     autoscaler: Autoscaler
     engine: EngineWatch  # scrapes the replicas' engine metrics beside the tick (run it as a task)
+    meter: TokenMeter  # books the gateways' token counts per endpoint and API token (run it as a task)
 
 
 def foundation(settings: Settings) -> Foundation:
@@ -128,7 +131,11 @@ def _runtime(settings: Settings, region: Region, catalog: Catalog) -> RuntimeBac
 
 
 def control_loop(
-    settings: Settings, base: Foundation, publisher: RoutePublisher, sources: Sequence[StatsSource]
+    settings: Settings,
+    base: Foundation,
+    publisher: RoutePublisher,
+    sources: Sequence[StatsSource],
+    usage: Sequence[UsageSource] = (),
 ) -> ControlLoop:
     """The controller (publishing to `publisher` through the engine watch, which adds each replica's
     engine queue to its route), then the autoscaler reading `sources` and the engines, hinting it."""
@@ -150,7 +157,7 @@ def control_loop(
         replica_engine=engine.sample_json,
     )
     engine.busy_waiting = lambda eid: autoscaler.engine_queue_limit(eid) or DEFAULT_BUSY_WAITING
-    return ControlLoop(controller, autoscaler, engine)
+    return ControlLoop(controller, autoscaler, engine, TokenMeter(token_store(base.store), usage))
 
 
 async def watch_nodes(base: Foundation, stop: asyncio.Event, every_s: float = 2.0) -> None:

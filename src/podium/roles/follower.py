@@ -31,6 +31,7 @@ class LocalGateway(Protocol):
     def replica_in_flight(self, replica_id: str) -> int: ...
     def token_demand(self) -> dict[str, float]: ...
     def set_rate_shares(self, shares: Mapping[str, float]) -> None: ...
+    def token_usage(self) -> dict[str, Any]: ...
 
 
 class Locator(Protocol):
@@ -165,7 +166,9 @@ class RouteFollower:
         cutoff = self.clock() - 3600  # a drain never outlasts an hour; forget older replicas
         self._replicas = {rid: t for rid, t in self._replicas.items() if t > cutoff}
         in_flight = {rid: self.gateway.replica_in_flight(rid) for rid in self._replicas}
-        return stats_payload(self.gateway.stats(), in_flight, self.gateway.token_demand())
+        payload = stats_payload(self.gateway.stats(), in_flight, self.gateway.token_demand())
+        payload["token_usage"] = self.gateway.token_usage()  # running totals; the controller books growth
+        return payload
 
     async def close(self) -> None:
         if self._session is not None:

@@ -45,6 +45,7 @@ class RemoteGateway:
     replica_in_flight: dict[str, int] = field(default_factory=dict)
     token_demand: dict[str, float] = field(default_factory=dict)  # sha256 -> requests/min seen
     failing_since: float | None = None  # first failed stats fetch of the current streak
+    token_usage: dict[str, Any] | None = None  # its running token totals (Gateway.token_usage), last fetched
 
 
 class LocalRates(Protocol):
@@ -206,7 +207,12 @@ class RouteBook:
         gw.failing_since, gw.last_seen = None, self._clock()
         gw.replica_in_flight = {str(k): int(v) for k, v in data.get("replicas", {}).items()}
         gw.token_demand = {str(k): float(v) for k, v in data.get("token_demand", {}).items()}
+        gw.token_usage = data.get("token_usage") or gw.token_usage
         return {eid: stats_from_json(s) for eid, s in data.get("endpoints", {}).items()}
+
+    async def token_usage(self) -> list[dict[str, Any]]:
+        """The remote gateways' token totals as last fetched with their stats (services/token_meter.py)."""
+        return [gw.token_usage for gw in self._gateways.values() if gw.token_usage]
 
     def describe(self) -> list[dict[str, Any]]:
         """The attached gateways as the controller sees them (`GET /internal/v0/gateways`): what holds a

@@ -1,4 +1,5 @@
-"""`/v0/usage`: what endpoints cost, in replica-seconds and GPU-seconds."""
+"""`/v0/usage`: what endpoints cost, in replica-seconds and GPU-seconds, and the tokens they served,
+per endpoint and per API token."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ class EndpointUsageOut(BaseModel):
     replica_seconds: float
     gpu_seconds: float
     running_replicas: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TokenUsageOut(BaseModel):
+    endpoint_id: str
+    token_id: str  # a platform token's id, "endpoint" (the endpoint's own token) or "anonymous"
+    token_name: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 class UsageOut(BaseModel):
@@ -24,7 +35,10 @@ class UsageOut(BaseModel):
     until: float
     replica_seconds: float
     gpu_seconds: float
+    prompt_tokens: int
+    completion_tokens: int
     endpoints: list[EndpointUsageOut]
+    tokens: list[TokenUsageOut]  # per endpoint and API token
 
 
 @router.get("", response_model=UsageOut)
@@ -43,5 +57,8 @@ async def usage(
         until=rep.until,
         replica_seconds=rep.replica_seconds,
         gpu_seconds=rep.gpu_seconds,
+        prompt_tokens=rep.prompt_tokens,
+        completion_tokens=rep.completion_tokens,
         endpoints=[EndpointUsageOut(**e.__dict__) for e in rep.endpoints],
+        tokens=[TokenUsageOut(**t.__dict__) for t in rep.tokens],
     )
