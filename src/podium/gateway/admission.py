@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from podium.gateway.auth import TokenBook, bearer_token
 from podium.gateway.balancer import EndpointPool
 from podium.gateway.errors import GatewayError, rate_limited, unauthorized
-from podium.gateway.metering import NOT_STREAM, stream_mode
+from podium.gateway.metering import NOT_STREAM, STREAM_MARK, stream_mode
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed, RouteTable
 from podium.http.message import Request
@@ -93,5 +93,6 @@ class Admission:
                 wait = tokens.over_limit(digest, self._clock())
                 if wait is not None:
                     raise Refused(rate_limited(wait), metrics)
-        stream = stream_mode(routed, request.path)  # asks a stream for its usage (token metering)
+        # a stream is asked for its usage (token metering); any other body is not parsed again
+        stream = stream_mode(routed, request.path) if STREAM_MARK in routed.body else NOT_STREAM
         return Admitted(routed, self._pools[route.endpoint_id], metrics, stream, tokens, digest)

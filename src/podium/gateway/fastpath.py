@@ -140,10 +140,14 @@ class FastExchange:
             if status != 200:
                 self.strip = None  # an error's body is passed on as it is
             if up.complete:
-                body = self._piece(up.take_body())
-                if self.strip is not None:
-                    body += self.strip.flush()
-                    self.usage = self.strip.usage
+                body = up.take_body()
+                if self.admitted.stream:
+                    body = self._piece(body)
+                    if self.strip is not None:
+                        body += self.strip.flush()
+                        self.usage = self.strip.usage
+                elif USAGE_MARK in body:  # a whole answer at once: the non-streaming common case
+                    self.usage = usage_of(body)
                 conn.write(frame(conn, status, headers, len(body))[0] + body)
                 self._finish(True)
                 return
@@ -168,7 +172,7 @@ class FastExchange:
         """Body bytes on their way out: the first one's time, the usage seen, a usage chunk stripped."""
         if not data:
             return data
-        if self.first_at is None:
+        if self.first_at is None and self.admitted.stream:  # TTFT is a stream's measure
             self.first_at = self.clock()
         strip = self.strip
         if strip is not None:
@@ -235,7 +239,7 @@ class FastExchange:
             return
         self.finished = True
         self.relay.deadlines.remove(self, self.deadline_key)
-        self.lease.release()
+        self.lease.release(self.status)  # counted for its revision (canary judging, gateway/canary.py)
         self.up.finish(reusable)
         if count:
             now = self.clock()

@@ -62,20 +62,18 @@ class Buckets:
 class GenAIMetrics:
     """One endpoint's GenAI histograms for one operation (chat, text_completion, embeddings)."""
 
-    __slots__ = ("duration", "input_tokens", "output_tokens", "response_model", "tpot", "ttft")
+    __slots__ = ("duration", "input_tokens", "operation", "output_tokens", "response_model", "tpot", "ttft")
 
-    def __init__(self) -> None:
+    def __init__(self, operation: str, response_model: str) -> None:
+        self.operation = operation  # gen_ai.operation.name: chat, text_completion, embeddings
+        self.response_model = response_model  # the model name the replica serves
         self.duration = Buckets(DURATION_BUCKETS)
         self.ttft = Buckets(TTFT_BUCKETS)
         self.tpot = Buckets(TPOT_BUCKETS)
         self.input_tokens = Buckets(TOKEN_BUCKETS)
         self.output_tokens = Buckets(TOKEN_BUCKETS)
-        self.response_model = ""
 
-    def record(
-        self, duration_s: float, first_byte_s: float | None, usage: tuple[int, int] | None, response_model: str
-    ) -> None:
-        self.response_model = response_model
+    def record(self, duration_s: float, first_byte_s: float | None, usage: tuple[int, int] | None) -> None:
         self.duration.observe(duration_s)
         if first_byte_s is not None:
             self.ttft.observe(first_byte_s)
@@ -87,16 +85,16 @@ class GenAIMetrics:
 
 
 def render_genai(lines: list[str], per_endpoint: list[tuple[str, str, dict[str, GenAIMetrics]]]) -> None:
-    """Append the four GenAI histograms. `per_endpoint`: (endpoint id, request model, {operation: metrics})."""
+    """Append the four GenAI histograms. `per_endpoint`: (endpoint id, request model, {path: metrics})."""
     rows = [
         (
-            f'endpoint="{eid}",gen_ai_operation_name="{op}",gen_ai_request_model="{_esc(model)}",'
+            f'endpoint="{eid}",gen_ai_operation_name="{m.operation}",gen_ai_request_model="{_esc(model)}",'
             f'gen_ai_response_model="{_esc(m.response_model or model)}",gen_ai_provider_name="{PROVIDER}",'
             f'gen_ai_system="{PROVIDER}"',
             m,
         )
         for eid, model, ops in per_endpoint
-        for op, m in sorted(ops.items())
+        for _, m in sorted(ops.items())
     ]
     for name, help_, pick in (
         (DURATION, "GenAI server request duration (OTel gen_ai.server.request.duration).", "duration"),

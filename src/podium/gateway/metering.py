@@ -40,7 +40,7 @@ OPERATIONS = {"/v1/chat/completions": "chat", "/v1/completions": "text_completio
 ANONYMOUS = "anonymous"  # no token presented (an open endpoint)
 ENDPOINT_TOKEN = "endpoint"  # the endpoint's own token
 
-_STREAM_MARK = b'"stream"'
+STREAM_MARK = b'"stream"'
 USAGE_MARK = b'"usage"'
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
@@ -51,7 +51,7 @@ _MAX_PENDING = 1 << 20  # an "event" this long without a blank line is not SSE: 
 def stream_mode(routed: Routed, path: str) -> int:
     """Which kind of request this is for metering; rewrites `routed.body` for STREAM_INJECTED."""
     body = routed.body
-    if _STREAM_MARK not in body or path not in STREAM_PATHS:
+    if STREAM_MARK not in body or path not in STREAM_PATHS:
         return NOT_STREAM
     try:
         payload = orjson.loads(body)
@@ -122,6 +122,9 @@ class UsageStrip:
     def feed(self, data: bytes) -> bytes:
         if self.pending:
             data = self.pending + data
+            self.pending = b""
+        if data.endswith(b"\n\n"):  # whole events, the common case: a scan and nothing else
+            return data if USAGE_MARK not in data else self._strip(data)
         cut = data.rfind(b"\n\n")
         if cut < 0:
             if len(data) > _MAX_PENDING:
@@ -131,8 +134,9 @@ class UsageStrip:
             return b""
         cut += 2
         whole, self.pending = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-        if USAGE_MARK not in whole:
-            return whole
+        return whole if USAGE_MARK not in whole else self._strip(whole)
+
+    def _strip(self, whole: bytes) -> bytes:
         return b"".join(self._event(e) for e in whole.split(b"\n\n")[:-1])
 
     def flush(self) -> bytes:

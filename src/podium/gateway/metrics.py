@@ -77,7 +77,7 @@ class EndpointMetrics:
         self.prompt_tokens = 0  # from the replicas' OpenAI `usage` objects (add_usage)
         self.completion_tokens = 0
         self.by_caller: dict[str, list[int]] = {}  # caller (token id) -> [prompt, completion], since start
-        self.genai: dict[str, GenAIMetrics] = {}  # operation (chat, ...) -> OTel GenAI histograms
+        self.genai: dict[str, GenAIMetrics] = {}  # OpenAI path -> OTel GenAI histograms (proxy.record_response)
 
     def add_usage(self, usage: tuple[int, int], caller: str) -> None:
         """Count one response's tokens (metering.usage_of) for the endpoint and for its caller."""
@@ -90,15 +90,6 @@ class EndpointMetrics:
         else:
             mine[0] += prompt
             mine[1] += completion
-
-    def generation(
-        self, op: str, duration_s: float, first_byte_s: float | None, usage: tuple[int, int] | None, model: str
-    ) -> None:
-        """A successful OpenAI generation: its OTel GenAI histograms (genai_metrics.py)."""
-        m = self.genai.get(op)
-        if m is None:
-            m = self.genai[op] = GenAIMetrics()
-        m.record(duration_s, first_byte_s, usage, model)
 
     def finished(self, code: int, latency_s: float, now: float) -> None:
         self.by_code[code] = self.by_code.get(code, 0) + 1

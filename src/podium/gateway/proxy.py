@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from bisect import bisect_left
 from collections.abc import Callable
 
 from podium.gateway.admission import Admitted
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.metering import OPERATIONS, STREAM_INJECTED, USAGE_MARK, UsageStrip, caller_of, usage_of
+from podium.gateway.genai_metrics import GenAIMetrics
+from podium.gateway.metering import ANONYMOUS, OPERATIONS, STREAM_INJECTED, USAGE_MARK, UsageStrip, caller_of, usage_of
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
@@ -53,10 +55,16 @@ class Proxy:
         verdict, for token metering (a stream's usage asked for and stripped, the caller)."""
         lease = await pool.acquire(routed.prefix_key)
         holder = [lease]
+        status = 0  # counted per revision on release (canary judging); 0: the client left, not counted
         try:
             async with asyncio.timeout(routed.route.request_timeout_s):
-                return await self._exchange(pool, holder, routed, request, out, started_at, metrics, admitted)
+                status = await self._exchange(pool, holder, routed, request, out, started_at, metrics, admitted)
+                return status
+        except GatewayError as exc:
+            status = exc.status
+            raise
         except TimeoutError:
+            status = 504
             metrics.error("timeout")
             if out.started:
                 out.abort()
@@ -69,7 +77,7 @@ class Proxy:
                 code="timeout",
             ) from None
         finally:
-            holder[0].release()
+            holder[0].release(status or None)
 
     async def _exchange(
         self,
@@ -214,17 +222,30 @@ def record_response(
     usage: tuple[int, int] | None,
 ) -> None:
     """After a relayed response (both paths): its tokens, to the endpoint and its caller, and for a
-    successful OpenAI generation its GenAI histograms. `first_byte_s` counts as TTFT for streams only."""
-    if admitted is None:
-        if usage is not None:
-            metrics.add_usage(usage, "anonymous")
-        return
-    route = admitted.routed.route
+    successful OpenAI generation its GenAI histograms. `first_byte_s` counts as TTFT for streams only.
+    Every request passes here: the common case (no usage, not a stream) is two dict lookups and one
+    histogram count, written out inline."""
     if usage is not None:
-        metrics.add_usage(usage, caller_of(admitted.book, admitted.digest, route.auth_token_sha256, request))
-    if 200 <= status < 300 and (op := OPERATIONS.get(request.path)) is not None:
-        ttft = first_byte_s if admitted.stream else None
-        metrics.generation(op, duration_s, ttft, usage, route.served_model_name or route.routing_key)
+        if admitted is None:
+            metrics.add_usage(usage, ANONYMOUS)
+        else:
+            sha = admitted.routed.route.auth_token_sha256
+            metrics.add_usage(usage, caller_of(admitted.book, admitted.digest, sha, request))
+    if status != 200 or admitted is None:
+        return
+    path = request.path
+    genai = metrics.genai.get(path)
+    if genai is None:
+        if path not in OPERATIONS:
+            return  # not an OpenAI generation (/e/ paths)
+        route = admitted.routed.route
+        genai = metrics.genai[path] = GenAIMetrics(OPERATIONS[path], route.served_model_name or route.routing_key)
+    if usage is None and not admitted.stream:
+        d = genai.duration
+        d.counts[bisect_left(d.bounds, duration_s)] += 1
+        d.sum += duration_s
+        return
+    genai.record(duration_s, first_byte_s if admitted.stream else None, usage)
 
 
 MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a cold start
@@ -233,7 +254,7 @@ MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a co
 class _NoLease:
     """Stands in after the last lease was given back, so `finally: release()` stays a no-op."""
 
-    def release(self) -> None:
+    def release(self, status: int | None = None) -> None:
         return None
 
 
