@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from podium.jobs.tables import CANCELLED, EXPIRED, FAILED, FINISHED, QUEUED, RUNNING, JobRow
@@ -46,13 +46,21 @@ class JobRepo:
         self.session = session
 
     async def submit(self, row: JobRow, bound: int) -> None:
-        """Insert a queued job unless its endpoint already has `bound` queued (QueueFull)."""
-        async with self.session.begin() as s:
-            count = select(func.count()).where(JobRow.endpoint_id == row.endpoint_id, JobRow.status == QUEUED)
-            queued = int((await s.execute(count)).scalar_one())
-            if queued >= bound:
-                raise QueueFull(queued)
-            s.add(row)
+        """Insert a queued job unless its endpoint already has `bound` queued (QueueFull). One statement
+        (INSERT … SELECT … WHERE count < bound): the submit's cost is one round trip and one commit."""
+        table = JobRow.__table__
+        values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+        queued = (
+            select(func.count())
+            .select_from(table)
+            .where(table.c.endpoint_id == row.endpoint_id, table.c.status == QUEUED)
+            .scalar_subquery()
+        )
+        source = select(*(literal(v, type_=table.c[k].type) for k, v in values.items())).where(queued < bound)
+        async with self.session.kw["bind"].begin() as conn:  # a bare connection: no unit of work to flush
+            result = await conn.execute(insert(JobRow).from_select(list(values), source))
+            if result.rowcount != 1:
+                raise QueueFull(bound)
 
     async def add_many(self, rows: Sequence[JobRow]) -> None:
         async with self.session.begin() as s:
