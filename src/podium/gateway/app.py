@@ -79,6 +79,8 @@ class Gateway:
         self.fast_path = fast_path  # relay by callbacks when nothing waits (fastpath.py)
         self.fast_hits = 0
         self.instance = secrets.token_hex(8)  # names this process's token counters (token_usage)
+        # more Prometheus text for /metrics: the controller's engine gauges when it runs in this process
+        self.metrics_extra: Callable[[], str] | None = None
         self._wake = wake
         self._clock = clock
         self._wall = wall_clock
@@ -162,6 +164,11 @@ class Gateway:
 
     def replica_in_flight(self, replica_id: str) -> int:
         return self._replica_counts.get(replica_id, 0)
+
+    def revision_outcomes(self, endpoint_id: str) -> dict[int, tuple[int, int, float]]:
+        """revision -> (requests, 5xx, mean latency s) on this gateway: a canary is judged by it (issue 13)."""
+        pool = self._pools.get(endpoint_id)
+        return {} if pool is None else pool.outcomes.snapshot()
 
     def token_usage(self) -> dict[str, Any]:
         """Tokens per endpoint and caller since this gateway started, under its random `instance` id:
@@ -314,4 +321,6 @@ class Gateway:
             route = self._routes.by_id.get(eid)
             return route.routing_key if route else ""
 
-        return render_prometheus(self._metrics, gauges, names)
+        text = render_prometheus(self._metrics, gauges, names)
+        extra = self.metrics_extra
+        return text if extra is None else text + extra().encode()

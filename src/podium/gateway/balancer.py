@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from podium.gateway.canary import RevisionOutcomes, Split, least_of_two, split_of
 from podium.gateway.errors import GatewayError, not_found, stopped, unavailable
 from podium.gateway.prefix import PrefixRing
 from podium.gateway.routes import PREFIX_CACHE, EndpointRoute, ReplicaRoute
@@ -33,17 +34,22 @@ log = logging.getLogger("podium.gateway")
 class Lease:
     """One reserved slot on one replica; `release()` gives it back (once, whatever happens)."""
 
-    __slots__ = ("_pool", "_released", "replica")
+    __slots__ = ("_pool", "_released", "replica", "taken_at")
 
     def __init__(self, pool: EndpointPool, replica: ReplicaRoute) -> None:
         self._pool = pool
         self.replica = replica
         self._released = False
+        self.taken_at = pool._clock()
 
-    def release(self) -> None:
+    def release(self, status: int | None = None) -> None:
+        """`status`: what the client got, counted for the replica's revision (canary judging, issue 13)."""
         if not self._released:
             self._released = True
-            self._pool._release(self.replica.replica_id)
+            pool = self._pool
+            pool._release(self.replica.replica_id)
+            if status is not None:
+                pool.outcomes.record(self.replica.revision, status, pool._clock() - self.taken_at)
 
 
 class _Waiter:
@@ -88,13 +94,22 @@ class EndpointPool:
         self._usable: tuple[ReplicaRoute, ...] = route.replicas
         self._ring: PrefixRing | None = None  # built lazily for the usable set, prefix-cache only
         self._by_id: dict[str, ReplicaRoute] = {}
+        self._split: Split | None = None  # a canary's two sides (gateway/canary.py)
+        self.outcomes = RevisionOutcomes()  # per revision: requests, errors, latency
         self._refresh_usable()
 
     # -- slots ---------------------------------------------------------------------------
     def try_reserve(self, exclude: frozenset[str] | set[str] = frozenset(), key: int | None = None) -> Lease | None:
         """A slot now, or None when all are full: on the replica owning `key` on the prefix ring
-        (bounded load, spilling clockwise) when given, else the less loaded of two random replicas."""
-        if key is not None and self.route.routing_policy == PREFIX_CACHE:
+        (bounded load, spilling clockwise) when given, else the less loaded of two random replicas.
+        A canary's split comes first: its side, then any replica when that side is full."""
+        if self._split is not None and not exclude:
+            chosen = least_of_two(self._split.side(self._rng), self._per_replica, self.route.max_concurrency, self._rng)
+            if chosen is not None:
+                return self._take(chosen)
+        if key is not None and (self.route.routing_policy == PREFIX_CACHE or self.route.adapters):
+            # an adapter's requests carry its key (gateway/routing.py) on any policy: the replica that
+            # served it already holds it loaded (issue 20)
             return self._reserve_by_prefix(key, exclude)
         replicas = self._usable
         cap = self.route.max_concurrency
@@ -295,6 +310,7 @@ class EndpointPool:
         busy = self.route.engine_busy  # long engine queues (controller/engine_metrics.py): avoided while others serve
         if busy and (calm := tuple(r for r in self._usable if r.replica_id not in busy)):
             self._usable = calm
+        self._split = split_of(self.route, self._usable)  # canary (issue 13)
 
     def _failure(self) -> GatewayError | None:
         """503 `endpoint_failed` naming the controller's reason, when the route says waiting won't help."""
