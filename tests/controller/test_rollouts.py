@@ -94,3 +94,36 @@ async def test_canary_holds_and_routes_a_share(world: World) -> None:
     assert (route.canary_revision, route.canary_percent) == (2, 30)
     assert sorted(r.revision for r in route.replicas) == [1, 1, 2]
     assert (await world.store.revisions.get(ep, 2)).state == CANARY  # type: ignore[union-attr]
+
+
+async def test_no_gpu_for_a_surge_replica_rolls_one_at_a_time(world: World) -> None:
+    spec = EndpointSpec(
+        name="gpu",
+        container=ContainerSource(command="server v1"),
+        scaling=Scaling(min_replicas=2, max_replicas=2),
+        compute={"gpu_type": "h100", "gpu_count": 1},  # type: ignore[arg-type]
+    )
+    ep = (await world.endpoints.create(spec, "container")).record.row.id
+    await world.settle(3)
+    assert await world.states(ep) == ["ready", "ready"]  # both GPUs of the pool are taken
+    current = (await world.endpoints.get(ep)).spec
+    await world.endpoints.update(
+        ep,
+        current.model_copy(
+            update={
+                "compute": current.compute.model_copy(update={"gpu_count": 1}),
+                "container": ContainerSource(command="server v2"),
+            }
+        ),
+    )
+    seen_ready = []
+    for _ in range(20):
+        await world.settle(1)
+        reps = await world.store.live_replicas(ep)
+        seen_ready.append(sum(1 for r in reps if r.state == "ready"))
+        if await _by_revision(world, ep) == {2: ["ready", "ready"]}:
+            break
+    assert await _by_revision(world, ep) == {2: ["ready", "ready"]}
+    assert min(seen_ready) >= 1  # one at a time: never both down
+    notes = [e.message for e in await world.store.events(ep) if e.kind == "rollout"]
+    assert any("one replica at a time" in m for m in notes), notes
