@@ -193,6 +193,10 @@ class EngineWatch:
             if (s := self.sample(r.replica_id)) is not None
         }
 
+    def render(self) -> str:
+        """The engine gauges of every replica with a fresh sample, as Prometheus text."""
+        return render_prometheus(self.samples())
+
     # -- scraping --------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Scrape every `interval_s` until `stop`; a failing pass is logged, never fatal."""

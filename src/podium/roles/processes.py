@@ -18,6 +18,7 @@ from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
 from podium.gateway.server import serve
 from podium.http.server import serve_app
+from podium.jobs.plane import job_runner, jobs_plane, loopback_url, mount_jobs
 from podium.roles.adapters import SyncWrites, TokenPublisher
 from podium.roles.compose import (
     ControlLoop,
@@ -32,6 +33,7 @@ from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
 from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
 from podium.roles.routebook import FanOut, RouteBook
+from podium.services.token_meter import local_usage
 from podium.services.tokens import TokenService
 from podium.settings import Settings
 from podium.store.repos import Store
@@ -61,12 +63,26 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     base = foundation(settings)
     book = RouteBook(admin_token)
     wakes: asyncio.Queue[str] = asyncio.Queue()  # the gateway's wake-ups, for the autoscaler built after it
-    gateway = Gateway(wake=wakes.put_nowait)
+    jobs = jobs_plane(base.store)  # `Prefer: respond-async` requests are queued here (docs/jobs.md)
+    gateway = Gateway(wake=wakes.put_nowait, jobs=jobs.intake)
+    own_url = loopback_url(settings)
+    runner = job_runner(
+        jobs, admin_token, gateway_url=lambda: own_url, gateway_stats=gateway.stats, capacity=gateway.capacity
+    )
     publisher = FanOut(gateway, book)
-    loop = control_loop(settings, base, publisher, [local_stats(gateway.stats), book.stats])
+    loop = control_loop(
+        settings,
+        base,
+        publisher,
+        [local_stats(gateway.stats), book.stats, local_stats(runner.stats)],
+        usage=[local_usage(gateway.token_usage), book.token_usage],
+    )
+    loop.controller.rollouts.outcomes = gateway.revision_outcomes  # canaries judged by this gateway's counts
+    gateway.metrics_extra = loop.engine.render  # the replicas' engine gauges on this /metrics
     book.attach_local(gateway)  # attached gateways and this one split each token's rate
     tokens_pub = TokenPublisher(base.store, publisher)
     app = await api_app(settings, base, admin_token, loop.controller.hint, tokens_pub.schedule, loop.autoscaler)
+    mount_jobs(app, jobs, runner)
     _serve_internal(app, book, base.store, loop, tokens_pub)
     await tokens_pub.publish()
     started = asyncio.Event()
@@ -85,6 +101,9 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
             _until(stop, forward_wakes(wakes, loop.autoscaler)),
             _prime(book, loop.controller, stop),
             watch_nodes(base, stop),
+            runner.run(stop),
+            loop.engine.run(stop),
+            loop.meter.run(stop),
         )
     finally:
         await loop.controller.shutdown()
@@ -99,10 +118,11 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     wait to take over (`_lead`)."""
     base = foundation(settings)
     book = RouteBook(admin_token)
-    loop = control_loop(settings, base, book, [book.stats])
+    loop = control_loop(settings, base, book, [book.stats], usage=[book.token_usage])
     tokens_pub = TokenPublisher(base.store, book)
     await TokenService(base.store).ensure_bootstrap(admin_token)
     app = _health_app("controller")
+    app.get("/metrics", include_in_schema=False)(_engine_metrics(loop))
     _serve_internal(app, book, base.store, loop, tokens_pub)
     started = asyncio.Event()
     listener = _serve_asgi(app, settings, started, stop)
@@ -129,7 +149,13 @@ async def _control(loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublishe
     loop.controller.adopted = False
     await tokens_pub.publish()
     try:
-        await asyncio.gather(loop.controller.run(stop), loop.autoscaler.run(stop), _prime(book, loop.controller, stop))
+        await asyncio.gather(
+            loop.controller.run(stop),
+            loop.autoscaler.run(stop),
+            _prime(book, loop.controller, stop),
+            loop.engine.run(stop),
+            loop.meter.run(stop),
+        )
     finally:  # the lease was lost (or stop): no start or drain of this term may act after it
         await loop.controller.replicas.abandon()
 
@@ -241,6 +267,16 @@ async def _prime(book: RouteBook, controller: Controller, stop: asyncio.Event) -
         task.cancel()
     if synced.done() and not synced.cancelled():
         book.mark_primed()
+
+
+def _engine_metrics(loop: ControlLoop) -> Callable[[], Awaitable[Any]]:
+    """GET /metrics of the controller role: the replicas' engine gauges (controller/engine_metrics.py)."""
+    from starlette.responses import PlainTextResponse
+
+    async def metrics() -> Any:
+        return PlainTextResponse(loop.engine.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
 
 
 def _health_app(role: str) -> Any:
