@@ -48,10 +48,10 @@ async def test_claimed_once_oldest_first_and_finished_only_under_its_lock(repo: 
     first, second = job(at=1.0), job(at=2.0)
     await repo.submit(second, bound=10)
     await repo.submit(first, bound=10)
-    claimed = await repo.claim("ep-a", "run-1", now=5.0)
-    assert claimed is not None and claimed.id == first.id and claimed.status == RUNNING and claimed.attempts == 1
-    assert (await repo.claim("ep-a", "run-2", now=5.0)).id == second.id  # type: ignore[union-attr]
-    assert await repo.claim("ep-a", "run-1", now=5.0) is None
+    [claimed] = await repo.claim("ep-a", "run-1", now=5.0)
+    assert claimed.id == first.id and claimed.status == RUNNING and claimed.attempts == 1
+    assert [j.id for j in await repo.claim("ep-a", "run-2", now=5.0, n=5)] == [second.id]
+    assert await repo.claim("ep-a", "run-1", now=5.0) == []
     assert not await repo.finish(first.id, "run-2", Outcome(SUCCEEDED, 200, "application/json", b"{}"), 6.0)
     assert await repo.finish(first.id, "run-1", Outcome(SUCCEEDED, 200, "application/json", b"{}"), 6.0)
     done = await repo.get(first.id)
@@ -71,13 +71,13 @@ async def test_cancel_queued_and_running_and_the_runner_sees_it(repo: JobRepo) -
     queued, running = job(webhook="http://127.0.0.1:9/hook"), job(at=50.0)
     await repo.submit(queued, bound=10)
     await repo.submit(running, bound=10)
-    assert (await repo.claim("ep-a", "run-1", 60.0)).id == running.id  # type: ignore[union-attr]
+    assert [j.id for j in await repo.claim("ep-a", "run-1", 60.0)] == [running.id]
     assert (await repo.cancel(queued.id, 61.0)).status == CANCELLED  # type: ignore[union-attr]
     assert await repo.heartbeat([running.id], "run-1", 61.0) == {running.id}
     await repo.cancel(running.id, 62.0)
     assert await repo.heartbeat([running.id], "run-1", 63.0) == set()  # the runner cuts its request
     assert not await repo.finish(running.id, "run-1", Outcome(SUCCEEDED, 200), 64.0)  # stays cancelled
-    assert await repo.claim("ep-a", "run-1", 65.0) is None  # a cancelled queued job never starts
+    assert await repo.claim("ep-a", "run-1", 65.0) == []  # a cancelled queued job never starts
     assert [j.id for j in await repo.due_webhooks(100.0)] == [queued.id]
 
 

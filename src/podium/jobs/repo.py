@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from podium.jobs.tables import CANCELLED, EXPIRED, FAILED, FINISHED, QUEUED, RUNNING, JobRow
@@ -98,33 +98,27 @@ class JobRepo:
         async with self.session() as s:
             return {eid: Backlog(int(n), float(oldest)) for eid, n, oldest in (await s.execute(q)).all()}
 
-    async def claim(self, endpoint_id: str, lock: str, now: float) -> JobRow | None:
-        """The endpoint's oldest queued job, now running under `lock`; None when none is left."""
-        for _ in range(3):  # another runner may take the head between the read and the update
-            async with self.session.begin() as s:
-                q = (
-                    select(JobRow.id)
-                    .where(JobRow.endpoint_id == endpoint_id, JobRow.status == QUEUED)
-                    .order_by(JobRow.created_at, JobRow.id)
-                    .limit(1)
-                )
-                job_id = (await s.execute(q)).scalar_one_or_none()
-                if job_id is None:
-                    return None
-                taken = await s.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status == QUEUED)
-                    .values(
-                        status=RUNNING,
-                        lock=lock,
-                        heartbeat_at=now,
-                        started_at=now,
-                        attempts=JobRow.attempts + 1,
-                    )
-                )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    return await s.get(JobRow, job_id)
-        return None
+    async def claim(self, endpoint_id: str, lock: str, now: float, n: int = 1) -> list[JobRow]:
+        """Up to `n` of the endpoint's oldest queued jobs, now running under `lock` (one transaction).
+        The UPDATE re-checks `status = 'queued'`, so a job another runner took meanwhile is not ours."""
+        async with self.session.begin() as s:
+            q = (
+                select(JobRow.id)
+                .where(JobRow.endpoint_id == endpoint_id, JobRow.status == QUEUED)
+                .order_by(JobRow.created_at, JobRow.id)
+                .limit(n)
+            )
+            ids = list((await s.execute(q)).scalars())
+            if not ids:
+                return []
+            await s.execute(
+                update(JobRow)
+                .where(JobRow.id.in_(ids), JobRow.status == QUEUED)
+                .values(status=RUNNING, lock=lock, heartbeat_at=now, started_at=now, attempts=JobRow.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            mine = select(JobRow).where(JobRow.id.in_(ids), JobRow.lock == lock, JobRow.status == RUNNING)
+            return sorted((await s.execute(mine)).scalars(), key=lambda r: (r.created_at, r.id))
 
     async def heartbeat(self, job_ids: Sequence[str], lock: str, now: float) -> set[str]:
         """Touch the running jobs of this runner; returns those still running under it (a missing one
@@ -137,20 +131,25 @@ class JobRepo:
             return set((await s.execute(select(JobRow.id).where(*mine))).scalars())
 
     async def finish(self, job_id: str, lock: str, outcome: Outcome, now: float) -> bool:
-        """Record the result, only if the job still runs under `lock` (not cancelled meanwhile)."""
-        async with self.session.begin() as s:
-            row = await s.get(JobRow, job_id)
-            if row is None or row.status != RUNNING or row.lock != lock:
-                return False
-            row.status = outcome.status
-            row.response_status = outcome.response_status
-            row.response_type = outcome.response_type
-            row.response_body = outcome.response_body
-            row.error = outcome.error or row.error  # a retried job keeps the note that it was interrupted
-            row.finished_at = now
-            row.lock = None
-            _webhook_due(row, now)
-            return True
+        """Record the result, only if the job still runs under `lock` (not cancelled meanwhile). One
+        statement; a retried job keeps the note that it was interrupted (`error` unless replaced)."""
+        async with self.session.kw["bind"].begin() as conn:
+            result = await conn.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.lock == lock, JobRow.status == RUNNING)
+                .values(
+                    status=outcome.status,
+                    response_status=outcome.response_status,
+                    response_type=outcome.response_type,
+                    response_body=outcome.response_body,
+                    error=JobRow.error if outcome.error is None else outcome.error,
+                    finished_at=now,
+                    lock=None,
+                    webhook_state=case((JobRow.webhook_url.is_not(None), "pending"), else_=None),
+                    webhook_next_at=case((JobRow.webhook_url.is_not(None), now), else_=None),
+                )
+            )
+            return bool(result.rowcount == 1)
 
     async def requeue(self, job_id: str, lock: str) -> None:
         """A dispatch that never reached a replica (cold start timed out, queue full): queued again,

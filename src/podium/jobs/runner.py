@@ -149,11 +149,10 @@ class JobRunner:
         for eid, backlog in self._backlog.items():
             if self._resting.get(eid, 0.0) > now or eid not in stats:
                 continue  # resting after a dispatch that got nowhere, or no route yet (a restart's first tick)
-            for _ in range(self._allowance(eid, backlog, stats.get(eid), wall)):
-                job = await self.repo.claim(eid, self.lock, wall)
-                if job is None:
-                    break
-                self._start(job)
+            allowance = self._allowance(eid, backlog, stats.get(eid), wall)
+            if allowance > 0:
+                for job in await self.repo.claim(eid, self.lock, wall, allowance):
+                    self._start(job)
 
     def _allowance(self, eid: str, backlog: Backlog, stats: EndpointStats | None, wall: float) -> int:
         """How many more jobs of `eid` to start now. Sync requests go first: while any waits for a slot
