@@ -36,8 +36,8 @@ class ModelFiles:
         self.uploads.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.part(model_id), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
 
-    def write_at(self, model_id: str, offset: int, data: bytes, hasher: Any) -> None:
-        """Write one chunk where the upload stands and feed it to the running sha256 (one thread hop)."""
+    def write_at(self, model_id: str, offset: int, data: bytes) -> None:
+        """Write one chunk where the upload stands (and cut anything a crash left past it)."""
         fd = os.open(self.part(model_id), os.O_WRONLY)
         try:
             if data:
@@ -45,7 +45,6 @@ class ModelFiles:
             os.ftruncate(fd, offset + len(data))  # drop whatever a crash left past the recorded offset
         finally:
             os.close(fd)
-        hasher.update(data)
 
     def rehash(self, model_id: str, upto: int) -> Any:
         """The sha256 state of the first `upto` bytes: after a restart (hash state is not persisted),

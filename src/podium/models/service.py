@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from podium.catalog.custom import Adapter, CustomModel
 from podium.core.errors import Conflict, Invalid, NotFound, PodiumError
@@ -73,6 +73,8 @@ class ModelService:
         self.quota_bytes = quota_bytes
         self._hashers: dict[str, tuple[Any, int]] = {}  # upload id -> (sha256 state, bytes hashed)
         self._locks: dict[str, asyncio.Lock] = {}  # one chunk at a time per upload
+        # the last chunk's sha256 update, running in a thread while the next chunk arrives (at most one)
+        self._hashing: dict[str, asyncio.Future[None]] = {}
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -90,9 +92,10 @@ class ModelService:
             return list((await s.execute(select(ModelRow).order_by(ModelRow.created_at))).scalars())
 
     async def get(self, key: str) -> ModelRow:
-        for row in await self.list():
-            if key in (row.id, row.name):
-                return row
+        async with self.store.session() as s:
+            found = (await s.execute(select(ModelRow).where(or_(ModelRow.id == key, ModelRow.name == key)))).scalar()
+        if found is not None:
+            return found
         raise NotFound(f"no model {key!r} (see `podium model list`)")
 
     # --- uploads -------------------------------------------------------------------------------
@@ -131,10 +134,14 @@ class ModelService:
             if offset + len(data) > row.size_bytes:
                 raise Invalid("body", f"{len(data)} bytes at {offset} go past the declared size {row.size_bytes}")
             hasher = await self._hasher(row)
-            await asyncio.to_thread(self.files.write_at, row.id, offset, data, hasher)
+            await asyncio.to_thread(self.files.write_at, row.id, offset, data)
             self._hashers[row.id] = (hasher, offset + len(data))
+            # hashing overlaps the next chunk's transfer (hashlib releases the GIL): the upload runs at
+            # min(network, disk, sha256) instead of their sum; the next chunk waits for it (bounded memory)
+            self._hashing[row.id] = asyncio.ensure_future(asyncio.to_thread(hasher.update, data))
             await self._set(row.id, received_bytes=offset + len(data), updated_at=time.time())
             if offset + len(data) == row.size_bytes:
+                await self._hashing.pop(row.id)
                 return await self._finish(row.id, hasher.hexdigest())
             return await self.get(row.id)
 
@@ -146,6 +153,9 @@ class ModelService:
         raise Invalid("size", f"the upload is truncated: {row.received_bytes} of {row.size_bytes} bytes arrived")
 
     async def _hasher(self, row: ModelRow) -> Any:
+        pending = self._hashing.pop(row.id, None)
+        if pending is not None:
+            await pending
         hasher, upto = self._hashers.get(row.id, (None, -1))
         if hasher is None or upto != row.received_bytes:  # a restart: rebuild it from the bytes on disk
             hasher = await asyncio.to_thread(self.files.rehash, row.id, row.received_bytes)
