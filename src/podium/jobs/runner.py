@@ -155,22 +155,8 @@ class JobRunner:
                     self._start(job)
 
     def _allowance(self, eid: str, backlog: Backlog, stats: EndpointStats | None, wall: float) -> int:
-        """How many more jobs of `eid` to start now. Sync requests go first: while any waits for a slot
-        (or no slot is free) no job starts, unless the oldest job has waited `age_bound_s`, then up to a
-        quarter of the slots run jobs. At zero replicas one job goes: the gateway holds it and wakes
-        the endpoint (the backlog also counts as demand in `stats`)."""
         running = sum(1 for e, _ in self._running.values() if e == eid)
-        cap = self._capacity(eid)
-        if cap == 0:
-            return 1 if running == 0 else 0
-        sync_waiting = stats.queued if stats else 0
-        in_flight = max(stats.in_flight if stats else 0, running)
-        free = cap - in_flight
-        if sync_waiting == 0 and free > 0:
-            return min(free, backlog.queued)
-        if wall - backlog.oldest_created_at >= self.tuning.age_bound_s:
-            return max(0, max(1, cap // 4) - running)
-        return 0
+        return allowance(self._capacity(eid), running, stats, backlog, wall, self.tuning.age_bound_s)
 
     def _start(self, job: JobRow) -> None:
         task = asyncio.create_task(self._run_job(job))
@@ -220,3 +206,22 @@ class JobRunner:
         self._running.clear()
         await self.dispatcher.close()
         await self.webhooks.close()
+
+
+def allowance(
+    capacity: int, running: int, stats: EndpointStats | None, backlog: Backlog, wall: float, age_bound_s: float
+) -> int:
+    """How many more of an endpoint's queued jobs to start now. Sync requests go first: while any waits
+    for a slot (or no slot is free) no job starts, unless the oldest job has waited `age_bound_s`, then
+    up to a quarter of the slots (at least one) run jobs. At zero replicas one job goes: the gateway
+    holds it and wakes the endpoint (the backlog also counts as demand in `JobRunner.stats`)."""
+    if capacity == 0:
+        return 1 if running == 0 else 0
+    sync_waiting = stats.queued if stats else 0
+    in_flight = max(stats.in_flight if stats else 0, running)  # the gateway may not have seen ours yet
+    free = capacity - in_flight
+    if sync_waiting == 0 and free > 0:
+        return min(free, backlog.queued)
+    if wall - backlog.oldest_created_at >= age_bound_s:
+        return max(0, max(1, capacity // 4) - running)
+    return 0
