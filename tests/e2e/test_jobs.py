@@ -173,7 +173,7 @@ def worker_requests(p: Podium, app_name: str) -> int:
 def test_cancel_queued_never_starts_and_running_is_cut(stack: Podium) -> None:
     ep = create_fake(stack, "cancels", "--max-concurrency", "1")
     stack.wait_state(ep["id"], "serving")
-    running = submit(stack, chat(ep["routing_key"], delay=30))
+    running = submit(stack, chat(ep["routing_key"], delay=5))
     wait_job(stack, running, ("running",))
     queued = submit(stack, chat(ep["routing_key"]))
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5) as h:
@@ -230,7 +230,7 @@ def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as h:
         ep = h.post("/v0/endpoints", json=body).json()
         stack.wait_state(ep["id"], "serving")
-        running = submit(stack, chat(ep["routing_key"], delay=30))
+        running = submit(stack, chat(ep["routing_key"], delay=3))
         wait_job(stack, running, ("running",))
         queued = [submit(stack, chat(ep["routing_key"])) for _ in range(2)]
         full = h.post("/v1/chat/completions", json=chat(ep["routing_key"]), headers={"Prefer": "respond-async"})
