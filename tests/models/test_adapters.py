@@ -15,7 +15,7 @@ from podium.catalog import Catalog
 from podium.catalog.custom import Adapter, CustomModel
 from podium.controller.launch import Workload, route_of
 from podium.core.specs import EndpointSpec
-from podium.gateway.routes import PREFIX_CACHE, adapter_routing_key
+from podium.gateway.routes import LEAST_LOAD, PREFIX_CACHE, adapter_routing_key
 from podium.gateway.routing import RouteTable
 from podium.http.message import Request
 from podium.roles.codec import route_from_json, route_to_json
@@ -77,7 +77,7 @@ def test_route_table_resolves_adapter_keys_and_forgets_them() -> None:
     assert "my-model:pirate" not in table.by_adapter
 
 
-@pytest.mark.parametrize("policy", [PREFIX_CACHE])
+@pytest.mark.parametrize("policy", [PREFIX_CACHE, LEAST_LOAD])
 async def test_adapter_requests_stick_to_one_replica_base_requests_spread(harness: Harness, policy: str) -> None:
     fakes = [FakeReplica() for _ in range(3)]
     for f in fakes:
