@@ -1,0 +1,45 @@
+"""The queue on PostgreSQL: the jobs migration applies, and runners racing for one endpoint's queue on
+separate connections each get disjoint jobs (every job claimed exactly once). Skipped where no
+PostgreSQL server binaries are installed (CI installs them)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from podium.jobs.repo import JobRepo, Outcome
+from podium.jobs.tables import SUCCEEDED
+from podium.store.db import migrate
+from podium.store.repos import Store
+from tests.conftest import free_port
+from tests.jobs.test_repo import job
+from tests.store.postgres import pg_bin, postgres_server
+
+pytestmark = pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries (initdb) here")
+
+
+async def test_racing_runners_claim_each_job_once() -> None:
+    with postgres_server(free_port()) as url:
+        migrate(url)
+        stores = [Store(url) for _ in range(4)]
+        try:
+            repos = [JobRepo(s.session) for s in stores]
+            for i in range(40):
+                await repos[0].submit(job(at=float(i)), bound=1000)
+
+            async def drain(repo: JobRepo, lock: str) -> list[str]:
+                got: list[str] = []
+                while batch := await repo.claim("ep-a", lock, 1.0, n=3):
+                    got += [j.id for j in batch]
+                    for j in batch:
+                        assert await repo.finish(j.id, lock, Outcome(SUCCEEDED, 200, "text/plain", b"ok"), 2.0)
+                return got
+
+            claimed = await asyncio.gather(*(drain(r, f"run-{i}") for i, r in enumerate(repos)))
+            every = [jid for ids in claimed for jid in ids]
+            assert len(every) == 40 and len(set(every)) == 40
+            assert await repos[0].backlog() == {}
+        finally:
+            for s in stores:
+                await s.close()
