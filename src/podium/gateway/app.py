@@ -311,11 +311,11 @@ class Gateway:
         await out.send_full(200, list(JSON_HEADERS), self._routes.models_for(allowed))
 
     def _render_metrics(self) -> bytes:
-        def gauges(eid: str) -> tuple[int, int, float]:
+        def gauges(eid: str) -> tuple[int, int, float, int]:
             pool = self._pools.get(eid)
             if pool is None:
-                return 0, 0, 0.0
-            return pool.in_flight, pool.queued, pool.oldest_wait_s(self._clock())
+                return 0, 0, 0.0, 0
+            return pool.in_flight, pool.queued, pool.oldest_wait_s(self._clock()), len(pool.route.replicas)
 
         def names(eid: str) -> str:
             route = self._routes.by_id.get(eid)

@@ -121,10 +121,10 @@ def _histogram(lines: list[str], name: str, endpoint: str, hist: Histogram) -> N
 
 def render_prometheus(
     metrics: dict[str, EndpointMetrics],
-    gauges: Callable[[str], tuple[int, int, float]],
+    gauges: Callable[[str], tuple[int, int, float, int]],
     names: Callable[[str], str],
 ) -> bytes:
-    """Prometheus text format 0.0.4. `gauges(endpoint_id)` -> (in_flight, queued, oldest_wait_s)."""
+    """Prometheus text format 0.0.4. `gauges(endpoint_id)` -> (in_flight, queued, oldest_wait_s, ready replicas)."""
     lines: list[str] = [
         "# HELP podium_gateway_requests_total Requests answered, by endpoint and HTTP status.",
         "# TYPE podium_gateway_requests_total counter",
@@ -179,6 +179,7 @@ def render_prometheus(
         ("podium_gateway_in_flight", "Requests holding a replica slot.", 0),
         ("podium_gateway_queue_length", "Requests waiting for a slot or a first ready replica.", 1),
         ("podium_gateway_oldest_wait_seconds", "Wait of the oldest queued request.", 2),
+        ("podium_gateway_ready_replicas", "Ready replicas in the endpoint's route.", 3),
     ):
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge"]
         for eid in metrics:
