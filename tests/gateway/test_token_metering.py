@@ -86,6 +86,16 @@ def test_strip_removes_only_the_usage_chunk_whatever_the_reads() -> None:
         assert strip.usage == (11, 5)
 
 
+@pytest.mark.parametrize("sep", [b"\r\n\r\n", b"\r\r"])
+def test_strip_with_other_line_endings_holds_nothing_back(sep: bytes) -> None:
+    first = b'data: {"choices":[{"delta":{"content":"a"}}]}' + sep
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}' + sep
+    strip = UsageStrip()
+    assert strip.feed(first) == first  # passed on at once, not held for a "\n\n" that never comes
+    assert strip.feed(usage + b"data: [DONE]" + sep) == b"data: [DONE]" + sep
+    assert strip.usage == (2, 1) and strip.flush() == b""
+
+
 def test_usage_of() -> None:
     assert usage_of(b'{"usage": {"prompt_tokens": 3, "completion_tokens": 4}}') == (3, 4)
     assert usage_of(b'{"usage": null}') is None

@@ -45,6 +45,8 @@ USAGE_MARK = b'"usage"'
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 _NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null')
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # SSE: an event ends at a blank line, any line ending
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _MAX_PENDING = 1 << 20  # an "event" this long without a blank line is not SSE: passed on as it is
 
 
@@ -123,35 +125,40 @@ class UsageStrip:
         if self.pending:
             data = self.pending + data
             self.pending = b""
-        if data.endswith(b"\n\n"):  # whole events, the common case: a scan and nothing else
+        if data.endswith(_EVENT_ENDS):  # whole events, the common case: a scan and nothing else
             return data if USAGE_MARK not in data else self._strip(data)
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
+        ends = [at + len(sep) for sep in _EVENT_ENDS if (at := data.rfind(sep)) >= 0]
+        cut = max(ends, default=0)
+        if not cut:
             if len(data) > _MAX_PENDING:
-                self.pending = b""
                 return data
             self.pending = data
             return b""
-        cut += 2
-        whole, self.pending = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+        whole, self.pending = data[:cut], data[cut:]
         return whole if USAGE_MARK not in whole else self._strip(whole)
-
-    def _strip(self, whole: bytes) -> bytes:
-        return b"".join(self._event(e) for e in whole.split(b"\n\n")[:-1])
 
     def flush(self) -> bytes:
         rest, self.pending = self.pending, b""
         return rest
 
-    def _event(self, event: bytes) -> bytes:
-        if USAGE_MARK not in event:
-            return event + b"\n\n"
-        payload = event[event.find(b"data:") + 5 :].strip() if b"data:" in event else b""
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return event + b"\n\n"
-        if isinstance(obj, dict) and obj.get("usage") and not obj.get("choices"):
-            self.usage = usage_of(event)  # the extra chunk: counted, not forwarded
-            return b""
-        return _NULL_USAGE.sub(b"", event) + b"\n\n"
+    def _strip(self, whole: bytes) -> bytes:
+        """Whole events (each with its blank line) minus the usage chunk, `"usage":null` taken out."""
+        out: list[bytes] = []
+        at = 0
+        for end in _EVENT_END.finditer(whole):
+            event, at = whole[at : end.start()], end.end()
+            if USAGE_MARK not in event:
+                out += (event, end.group())
+                continue
+            payload = event[event.find(b"data:") + 5 :].strip() if b"data:" in event else b""
+            try:
+                obj = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                out += (event, end.group())
+                continue
+            if isinstance(obj, dict) and obj.get("usage") and not obj.get("choices"):
+                self.usage = usage_of(event)  # the extra chunk: counted, not forwarded
+                continue
+            out += (_NULL_USAGE.sub(b"", event), end.group())
+        out.append(whole[at:])
+        return b"".join(out)
