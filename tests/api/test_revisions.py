@@ -93,3 +93,15 @@ async def test_rollout_block_is_validated(api: Api) -> None:
         "/v0/endpoints", json={"name": "x", "container": {"command": "s"}, "rollout": {"canary_percent": 120}}
     )
     assert r.status_code == 422 and "canary_percent" in r.text
+
+
+async def test_a_secrets_new_version_is_a_new_revision_of_endpoints_reading_it(api: Api) -> None:
+    client, _, _ = api
+    assert (await client.post("/v0/secrets", json={"name": "key", "payload": {"K": "one"}})).status_code == 201
+    follows = await _create(client, container={"command": "s", "env_secrets": {"K": "key"}})
+    pinned = await _create(client, name="pinned", container={"command": "s", "env_secrets": {"K": "key@1"}})
+    assert (await client.post("/v0/secrets/key/versions", json={"payload": {"K": "two"}})).status_code == 201
+    revs = (await client.get(f"/v0/endpoints/{follows}/revisions")).json()
+    assert revs["revision"] == 2
+    assert revs["revisions"][0]["changes"] == ["container.env_secrets.K (key v2)"]
+    assert (await client.get(f"/v0/endpoints/{pinned}/revisions")).json()["revision"] == 1

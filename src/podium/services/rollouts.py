@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from podium.core.errors import Conflict, NotFound, UnreadableSpec
 from podium.core.specs import stored_spec
 from podium.core.states import ReplicaState
-from podium.services.endpoints import EndpointRecord, EndpointService
-from podium.services.revisions import replica_fields
+from podium.services.endpoints import EndpointRecord, EndpointService, readable
+from podium.services.references import secret_refs, selector_ref
+from podium.services.revisions import next_number, record_revision, replica_fields
 from podium.store.revisions import CANARY, FAILED, RETIRED, ROLLING, RevisionRow
 
 
@@ -78,6 +79,34 @@ class RolloutService:
             raise Conflict(f"endpoint {key} changed meanwhile; try again")
         self.endpoints.hint(rec.row.id)
         return await self.endpoints.get(rec.row.id)
+
+    async def roll_secret(self, secret_id: str, secret_name: str, version: int) -> list[str]:
+        """A secret's new version is a new revision of every endpoint whose replicas read it unpinned
+        (env secrets, registry credentials), so they roll to it like any change (tokens that follow a
+        secret rotate without a rollout: `EndpointService.refresh_secret_tokens`). The endpoints rolled."""
+        rolled = []
+        for row, spec in readable(await self.store.list_endpoints()):
+            fields = [
+                field
+                for field, selector, _ in secret_refs(spec)
+                if not field.startswith("auth.")
+                and selector_ref(selector) in (secret_id, secret_name)
+                and "@" not in selector.partition(":")[0]
+            ]
+            if row.deleting or not fields:
+                continue
+            number = await next_number(self.store, row.id, row.generation)
+            await record_revision(self.store, row.id, number, spec, [f"{f} ({secret_name} v{version})" for f in fields])
+            await self.store.update_endpoint(
+                row.id,
+                generation=number,
+                consecutive_failures=0,
+                backoff_until=0.0,
+                event=("updated", f"secret {secret_name!r} has version {version}: revision {number} rolls"),
+            )
+            self.endpoints.hint(row.id)
+            rolled.append(row.id)
+        return rolled
 
     async def promote(self, key: str) -> EndpointRecord:
         """A canary waiting for promote rolls on to every replica."""

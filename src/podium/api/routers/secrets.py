@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from podium.api.deps import Services, control_plane, require, services
 from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import readable
+from podium.services.rollouts import RolloutService
 from podium.services.secrets import SecretInfo
 
 router = APIRouter(prefix="/v0/secrets", tags=["secrets"])
@@ -107,9 +108,11 @@ async def add_secret_version(
     plane: ControlPlane = Depends(control_plane),
     _: object = Depends(require("admin")),
 ) -> SecretOut:
-    """New replicas get the new version; endpoint tokens that follow the secret rotate at once."""
+    """Endpoints reading the secret unpinned get a new revision (their replicas roll to the new version);
+    endpoint tokens that follow the secret rotate at once."""
     info = await plane.secrets.add_version(selector, body.payload)
     await svc.endpoints.refresh_secret_tokens(info.id, info.name)
+    await RolloutService(svc.endpoints).roll_secret(info.id, info.name, info.latest_version)  # a new revision
     return await _out(svc, info)
 
 
