@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import typer
 
 from podium.autoscaler.context import ScalingContext
 from podium.autoscaler.decide import decide
 from podium.autoscaler.policies import EngineQueuePolicy, KvCachePolicy, LoadSignals, policy_for
+from podium.cli.spec_flags import parse_policy
 from podium.core.specs import ScalePolicy, ScalePolicyKind, Scaling
 from podium.core.stats import EndpointStats, EngineLoad
+from tests.api.conftest import _client
 
 
 def ctx(
@@ -109,3 +114,24 @@ def test_wrapper_scales_out_on_engine_queue_at_once_and_caps_at_max() -> None:
     decision, _ = decide(ctx(engine, current=1, ready=1, in_flight=4, policy="engine-queue=2"), None, 100.0)
     assert decision.desired == 10  # 1 + ceil(48 / 2) = 25, capped at max_replicas
     assert "engine-queue" in decision.reason
+
+
+def test_cli_flag_takes_the_engine_policies() -> None:
+    assert parse_policy("kv-cache=0.8") == {"kind": "kv-cache", "value": 0.8}
+    assert parse_policy("engine-queue=4") == {"kind": "engine-queue", "value": 4.0}
+    for bad in ("kv-cache=1.5", "engine-queue=-1", "kv-cash=0.8"):
+        with pytest.raises(typer.Exit):
+            parse_policy(bad)
+
+
+async def test_api_answers_422_naming_the_field(tmp_path: Path) -> None:
+    async for client, _, _ in _client(tmp_path, None):
+        body = {
+            "name": "e",
+            "container": {"command": "x"},
+            "scaling": {"scale_policy": {"kind": "kv-cache", "value": 80}},
+        }
+        r = await client.post("/v0/endpoints", json=body)
+        assert r.status_code == 422 and "scaling.scale_policy" in r.text, r.text
+        body["scaling"] = {"scale_policy": {"kind": "engine-queue", "value": 3}}
+        assert (await client.post("/v0/endpoints", json=body)).status_code == 201
