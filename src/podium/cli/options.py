@@ -103,7 +103,8 @@ MAX_CONC = typer.Option(
 POLICY = typer.Option(
     None,
     "--scale-policy",
-    help="queue-delay=SECONDS or request-count=N (default concurrency=0.7), e.g. --scale-policy queue-delay=2.",
+    help="queue-delay=SECONDS, request-count=N, kv-cache=SHARE or engine-queue=N (default concurrency=0.7), "
+    "e.g. --scale-policy queue-delay=2.",
 )
 ROUTING = typer.Option(
     None,
