@@ -50,9 +50,9 @@ def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("podium up did not start")
 
 
-def endpoint(h: httpx.Client, concurrency: int) -> str:
+def endpoint(h: httpx.Client, concurrency: int, name: str = "bench") -> str:
     command = f"{PY} -m podium.worker.fake --port $PORT"
-    body = {"name": "bench", "container": {"command": command, "port": 8000}}
+    body = {"name": name, "container": {"command": command, "port": 8000}}
     body["scaling"] = {"max_concurrency": concurrency, "min_replicas": 1}
     ep = h.post("/v0/endpoints", json=body).json()
     deadline = time.monotonic() + 60
@@ -68,13 +68,22 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
-def submit_overhead(h: httpx.Client, model: str, n: int) -> None:
+def submit_overhead(h: httpx.Client, model: str, parked: str, n: int) -> None:
+    """`parked`: an endpoint whose one slot a long job holds, so the jobs submitted to it stay queued
+    (the submit alone); `model`: jobs that run at once (the submit while the runner works beside it)."""
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
-    for label, headers in (("sync request", {}), ("job submit (202)", {"Prefer": "respond-async"})):
+    blocker = {"model": parked, "messages": [{"role": "user", "content": "hi"}], "fake_delay": 600}
+    assert h.post("/v1/chat/completions", json=blocker, headers={"Prefer": "respond-async"}).status_code == 202
+    cases = (
+        ("sync request", body, {}),
+        ("submit, queued", {**body, "model": parked}, {"Prefer": "respond-async"}),
+        ("submit, runs now", body, {"Prefer": "respond-async"}),
+    )
+    for label, payload, headers in cases:
         times = []
         for _ in range(n):
             t0 = time.perf_counter()
-            r = h.post("/v1/chat/completions", json=body, headers=headers)
+            r = h.post("/v1/chat/completions", json=payload, headers=headers)
             times.append(time.perf_counter() - t0)
             assert r.status_code in (200, 202), r.text
         print(
@@ -116,7 +125,10 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {ADMIN}"}
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as h:
                 model = endpoint(h, args.concurrency)
-                submit_overhead(h, model, args.submits)
+                parked = endpoint(h, 1, "parked")
+                submit_overhead(h, model, parked, args.submits)
+                for job in h.get("/jobs", params={"endpoint": "parked", "limit": 1000}).json()["data"]:
+                    h.post(f"/jobs/{job['id']}/cancel")
                 throughput(h, model, args.jobs)
         finally:
             proc.terminate()

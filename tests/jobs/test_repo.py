@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from podium.jobs.intake import new_job_id
 from podium.jobs.repo import JobRepo, Outcome, QueueFull
@@ -116,3 +117,23 @@ async def test_results_expire_after_retention(repo: JobRepo) -> None:
     assert await repo.expire(finished_before=3.0) == 1
     gone = await repo.get(row.id)
     assert gone is not None and gone.status == EXPIRED and gone.response_body is None
+
+
+async def test_fast_sqlite_insert_and_its_fallback_when_the_database_is_busy(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    migrate(url)
+    store = Store(url)
+    try:
+        repo = JobRepo(store.session, tmp_path / "podium.db")
+        fast = job()
+        await repo.submit(fast, bound=2)
+        assert (await repo.get(fast.id)) is not None  # visible to the async connections at once
+        async with store.engine.begin() as conn:  # another connection holds the write lock
+            await conn.execute(text("UPDATE jobs SET attempts = 0"))
+            assert repo._fast is not None and repo._fast.insert(job(), 2) is None  # busy: never waits
+        await repo.submit(job(), bound=2)
+        with pytest.raises(QueueFull):
+            await repo.submit(job(), bound=2)
+        assert (await repo.backlog())["ep-a"].queued == 2
+    finally:
+        await store.close()

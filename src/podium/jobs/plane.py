@@ -23,6 +23,7 @@ from podium.jobs.repo import JobRepo
 from podium.jobs.runner import JobRunner
 from podium.jobs.tuning import JobsTuning
 from podium.settings import Settings
+from podium.store.db import sqlite_path
 from podium.store.repos import Store
 
 
@@ -40,7 +41,7 @@ class JobsPlane:
 
 def jobs_plane(store: Store, tuning: JobsTuning | None = None) -> JobsPlane:
     tuning = tuning or JobsTuning()
-    repo = JobRepo(store.session)
+    repo = JobRepo(store.session, sqlite_path(store.url))
     policies = JobPolicies(tuning.max_queued_per_endpoint)
     wakeup = asyncio.Event()
 

@@ -5,8 +5,10 @@ calls leaves a queue the next runner can resume, and two runners racing for one 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -42,12 +44,21 @@ class Outcome:
 
 
 class JobRepo:
-    def __init__(self, session: async_sessionmaker) -> None:
+    def __init__(self, session: async_sessionmaker, sqlite_file: Path | None = None) -> None:
+        """`sqlite_file`: the SQLite database, for the submit's fast path (FastInsert)."""
         self.session = session
+        self._fast = FastInsert(sqlite_file) if sqlite_file is not None else None
 
     async def submit(self, row: JobRow, bound: int) -> None:
         """Insert a queued job unless its endpoint already has `bound` queued (QueueFull). One statement
-        (INSERT … SELECT … WHERE count < bound): the submit's cost is one round trip and one commit."""
+        (INSERT … SELECT … WHERE count < bound): the submit's cost is one round trip and one commit.
+        On SQLite it is tried first on the event loop's own connection (FastInsert)."""
+        if self._fast is not None:
+            inserted = self._fast.insert(row, bound)
+            if inserted is not None:
+                if not inserted:
+                    raise QueueFull(bound)
+                return
         table = JobRow.__table__
         values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
         queued = (
@@ -131,25 +142,32 @@ class JobRepo:
             return set((await s.execute(select(JobRow.id).where(*mine))).scalars())
 
     async def finish(self, job_id: str, lock: str, outcome: Outcome, now: float) -> bool:
-        """Record the result, only if the job still runs under `lock` (not cancelled meanwhile). One
-        statement; a retried job keeps the note that it was interrupted (`error` unless replaced)."""
+        """Record the result, only if the job still runs under `lock` (not cancelled meanwhile)."""
+        return await self.finish_many(lock, [(job_id, outcome, now)]) == 1
+
+    async def finish_many(self, lock: str, outcomes: Sequence[tuple[str, Outcome, float]]) -> int:
+        """Record several results in one transaction (one UPDATE each), each only if its job still runs
+        under `lock`; a retried job keeps the note that it was interrupted. Returns how many were."""
+        done = 0
         async with self.session.kw["bind"].begin() as conn:
-            result = await conn.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.lock == lock, JobRow.status == RUNNING)
-                .values(
-                    status=outcome.status,
-                    response_status=outcome.response_status,
-                    response_type=outcome.response_type,
-                    response_body=outcome.response_body,
-                    error=JobRow.error if outcome.error is None else outcome.error,
-                    finished_at=now,
-                    lock=None,
-                    webhook_state=case((JobRow.webhook_url.is_not(None), "pending"), else_=None),
-                    webhook_next_at=case((JobRow.webhook_url.is_not(None), now), else_=None),
+            for job_id, outcome, now in outcomes:
+                result = await conn.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.lock == lock, JobRow.status == RUNNING)
+                    .values(
+                        status=outcome.status,
+                        response_status=outcome.response_status,
+                        response_type=outcome.response_type,
+                        response_body=outcome.response_body,
+                        error=JobRow.error if outcome.error is None else outcome.error,
+                        finished_at=now,
+                        lock=None,
+                        webhook_state=case((JobRow.webhook_url.is_not(None), "pending"), else_=None),
+                        webhook_next_at=case((JobRow.webhook_url.is_not(None), now), else_=None),
+                    )
                 )
-            )
-            return bool(result.rowcount == 1)
+                done += result.rowcount
+        return done
 
     async def requeue(self, job_id: str, lock: str) -> None:
         """A dispatch that never reached a replica (cold start timed out, queue full): queued again,
@@ -242,6 +260,43 @@ class JobRepo:
                 return
             row.webhook_attempts = json.dumps([*json.loads(row.webhook_attempts or "[]"), attempt])
             row.webhook_state, row.webhook_next_at = state, next_at
+
+
+class FastInsert:
+    """The submit on SQLite without leaving the event loop: a plain sqlite3 connection in autocommit, busy
+    timeout 0. An INSERT + commit in WAL mode (synchronous=NORMAL: no fsync) takes tens of µs, while the
+    async driver's hops through its thread cost ~1-3 ms on a busy 2-core machine. When another
+    connection holds the write lock (the runner claiming or finishing) it does not wait: None, and the
+    caller takes the async path, so the loop never blocks on a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        table = JobRow.__table__
+        self._columns = [c.name for c in table.columns]
+        names = ", ".join(self._columns)
+        marks = ", ".join("?" for _ in self._columns)
+        count = "SELECT count(*) FROM jobs WHERE endpoint_id = ? AND status = 'queued'"
+        self._sql = f"INSERT INTO jobs ({names}) SELECT {marks} WHERE ({count}) < ?"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=0")
+            self._conn = conn
+        return self._conn
+
+    def insert(self, row: JobRow, bound: int) -> bool | None:
+        """True: inserted; False: the endpoint is at its bound; None: the database was busy."""
+        params = [getattr(row, name) for name in self._columns]
+        try:
+            cursor = self._connection().execute(self._sql, [*params, row.endpoint_id, bound])
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
+        return cursor.rowcount == 1
 
 
 def _webhook_due(row: JobRow, now: float) -> None:

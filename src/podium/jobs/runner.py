@@ -32,6 +32,7 @@ from podium.store.repos import Store
 
 log = logging.getLogger("podium.jobs")
 HOUSEKEEPING_S = 1.0
+WEBHOOK_POLL_S = 0.2
 RETRY_BACKOFF_S = 0.5  # after a dispatch that did not reach a replica, the endpoint rests this long
 
 
@@ -64,6 +65,7 @@ class JobRunner:
         self._delivering: dict[str, asyncio.Task[None]] = {}
         self._resting: dict[str, float] = {}  # endpoint id -> monotonic time it may be dispatched to again
         self._backlog: dict[str, Backlog] = {}
+        self._outcomes: list[tuple[str, Outcome, float]] = []  # finished, not yet written (next pass)
 
     def wake(self) -> None:
         """A job was submitted or cancelled in this process: look at the queue now."""
@@ -85,7 +87,7 @@ class JobRunner:
         recovered = await self.repo.recover(self.lock, self._wall(), None, self.policies.may_retry)
         if recovered:
             log.warning("jobs: %d job(s) were running when the last runner stopped: recovered", recovered)
-        next_housekeeping = next_heartbeat = self._clock()
+        next_housekeeping = next_heartbeat = next_webhooks = self._clock()
         try:
             while not stop.is_set():
                 now = self._clock()
@@ -95,8 +97,14 @@ class JobRunner:
                 if now >= next_heartbeat:
                     next_heartbeat = now + self.tuning.heartbeat_s
                     await self._guard(self._heartbeat())
+                await self._guard(self._flush())
                 await self._guard(self._dispatch())
-                await self._guard(self._webhooks())
+                if now >= next_webhooks:
+                    next_webhooks = now + WEBHOOK_POLL_S
+                    await self._guard(self._webhooks())
+                # a burst of submits or finishes is handled in one pass: a few writes per pass, not per
+                # job, so the intake's INSERTs rarely wait for SQLite's write lock
+                await asyncio.sleep(self.tuning.min_gap_s)
                 self._wakeup.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.tuning.tick_s)
@@ -182,7 +190,13 @@ class JobRunner:
         except Exception as exc:
             log.exception("jobs: %s failed in the runner", job.id)
             outcome = Outcome(FAILED, error=f"internal error running the job: {type(exc).__name__}")
-        await self.repo.finish(job.id, self.lock, outcome, self._wall())
+        self._outcomes.append((job.id, outcome, self._wall()))
+
+    async def _flush(self) -> None:
+        """Write the outcomes of the jobs that finished since the last pass, in one transaction."""
+        if self._outcomes:
+            outcomes, self._outcomes = self._outcomes, []
+            await self.repo.finish_many(self.lock, outcomes)
 
     async def _webhooks(self) -> None:
         for job in await self.repo.due_webhooks(self._wall()):
@@ -204,6 +218,8 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._running.clear()
+        with contextlib.suppress(Exception):
+            await self._flush()  # results already in hand are kept
         await self.dispatcher.close()
         await self.webhooks.close()
 

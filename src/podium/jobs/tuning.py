@@ -17,5 +17,6 @@ class JobsTuning:
     heartbeat_s: float = 1.0  # a running job's row is touched this often (cancel is seen within it)
     stale_after_s: float = 10.0  # a running job not touched this long lost its runner (crash)
     tick_s: float = 0.05  # the runner's idle poll of the queue (a submit in-process wakes it at once)
+    min_gap_s: float = 0.005  # between two passes of the runner: a burst is one pass (few writes)
     webhook_attempts: int = 5  # deliveries tried per job, backoff doubling from webhook_backoff_s
     webhook_backoff_s: float = 0.5
