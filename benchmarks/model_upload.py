@@ -130,6 +130,9 @@ def main() -> None:
                 key = fake_endpoint(h)
                 idle: list[float] = []
                 probe(url, key, args.probes, idle)
+                base0 = cpu_s(proc.pid)
+                time.sleep(5)  # what podium up spends doing nothing (controller ticks, autoscaler), to subtract
+                idle_rate = (cpu_s(proc.pid) - base0) / 5
                 cpu0, mine0, t0 = cpu_s(proc.pid), time.process_time(), time.perf_counter()
                 model = upload(h, src, args.chunk_mib << 20, "alone")
                 wall, server_cpu = time.perf_counter() - t0, cpu_s(proc.pid) - cpu0
@@ -147,9 +150,11 @@ def main() -> None:
             gib = src.stat().st_size / 2**30
             rate = gib * 1024 / wall
             print(f"upload {gib * 1024:.0f} MiB in {args.chunk_mib} MiB chunks, alone: {wall:.2f} s = {rate:.0f} MiB/s")
+            own = server_cpu - idle_rate * wall
             print(
-                f"  podium up CPU {server_cpu:.2f} s = {server_cpu / gib:.2f} CPU-s/GiB; client CPU {client_cpu:.2f} s"
+                f"  podium up CPU {server_cpu:.2f} s, {own:.2f} s of it for the upload (idle: {idle_rate:.2f} CPU-s/s)"
             )
+            print(f"  = {own / gib:.2f} CPU-s/GiB; client CPU {client_cpu:.2f} s")
             print(f"gateway p50/p99 idle: {pct(idle, 50):.2f}/{pct(idle, 99):.2f} ms ({len(idle)} sequential requests)")
             print(
                 f"gateway p50/p99 during a second upload: {pct(busy, 50):.2f}/{pct(busy, 99):.2f} ms "
