@@ -7,8 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from podium.cli.usage import usage_tables
 from podium.core.specs import ContainerSource, EndpointSpec
+from podium.gateway.app import Gateway
+from podium.roles.follower import RouteFollower
+from podium.roles.routebook import RouteBook
 from podium.services.token_meter import TokenMeter, local_usage
 from podium.services.usage import token_store
 from podium.store.db import migrate
@@ -16,6 +21,7 @@ from podium.store.repos import Store
 from podium.store.token_usage import TokenDelta, TokenUsageStore
 from tests.api.conftest import _client
 from tests.conftest import free_port
+from tests.gateway.conftest import make_route
 from tests.store.postgres import postgres_server
 
 HOUR = 3600.0
@@ -111,4 +117,41 @@ async def test_upsert_adds_on_postgres() -> None:
         await tokens.add([TokenDelta("gw", "ep-1", "tok-1", 10, 20), TokenDelta("gw", "ep-2", "x", 1, 1)], HOUR * 5)
         assert await totals(tokens) == {("ep-1", "tok-1"): (13, 24), ("ep-2", "x"): (1, 1)}
         assert await tokens.booked("gw") == {("ep-1", "tok-1"): (13, 24), ("ep-2", "x"): (1, 1)}
+        await store.close()
+
+
+async def test_remote_gateway_totals_ride_on_the_stats_pull(tmp_path: Path) -> None:
+    """A gateway-role process: its follower's stats carry the token totals; the controller's route book
+    keeps them and the meter books them."""
+    gateway = Gateway(wake=lambda _e: None)
+    gateway.set_route(make_route([]))
+    gateway._metrics["ep-test"].add_usage((40, 8), "tok-9")
+    follower = RouteFollower("http://127.0.0.1:9", "admin", "http://gw")
+    follower.attach(gateway)
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(follower.stats())
+
+    app = web.Application()
+    app.router.add_get("/internal/v0/stats", stats)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    book = RouteBook("admin", primed=True)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    migrate(url)
+    store = Store(url)
+    try:
+        book.register(f"http://127.0.0.1:{port}")
+        assert "ep-test" in await book.stats()
+        [report] = await book.token_usage()
+        assert report["instance"] == gateway.instance
+        meter = TokenMeter(token_store(store), [book.token_usage])
+        assert await meter.collect() == 1
+        assert await totals(token_store(store)) == {("ep-test", "tok-9"): (40, 8)}
+    finally:
+        await book.close()
+        await runner.cleanup()
+        await gateway.aclose()
         await store.close()
