@@ -12,6 +12,7 @@ import pytest
 from podium.catalog import Catalog
 from podium.store.repos import Store
 from tests.api.conftest import Hints, _client
+from tests.cli.conftest import cli, server  # noqa: F401  (fixtures, used by test_models_cli)
 from tests.gateway.conftest import harness  # noqa: F401  (a fixture, used by test_adapters)
 
 Api = tuple[httpx.AsyncClient, Store, Hints]

@@ -78,7 +78,7 @@ async def model_service(request: Request) -> ModelService:
             return bool(catalog is not None and hasattr(catalog, "is_template") and catalog.is_template(name))
 
         def on_change(models: list[CustomModel]) -> None:
-            if catalog is not None:
+            if catalog is not None and hasattr(catalog, "set_custom_models"):  # a test's stand-in may lack it
                 catalog.set_custom_models(models)
 
         settings: Settings = services.settings
