@@ -127,3 +127,15 @@ async def test_no_gpu_for_a_surge_replica_rolls_one_at_a_time(world: World) -> N
     assert min(seen_ready) >= 1  # one at a time: never both down
     notes = [e.message for e in await world.store.events(ep) if e.kind == "rollout"]
     assert any("one replica at a time" in m for m in notes), notes
+
+
+async def test_at_zero_the_new_revision_just_starts_and_is_active(world: World) -> None:
+    ep = await world.create(min_replicas=0)
+    await world.settle(2)
+    assert await world.states(ep) == []
+    await _patch(world, ep, "server v2")
+    await world.settle(2)
+    assert (await world.store.revisions.get(ep, 2)).state == ACTIVE  # type: ignore[union-attr]
+    await world.store.update_endpoint(ep, desired_replicas=1)  # a request woke it
+    await world.settle(3)
+    assert await _by_revision(world, ep) == {2: ["ready"]}

@@ -69,7 +69,9 @@ class Rollouts:
 
     async def inputs(self, row: EndpointRow, spec: EndpointSpec, replicas: list[ReplicaRow]) -> RolloutInput:
         rolling = any(r.generation != row.generation for r in replicas)
-        rev = await self.revision(row) if rolling or row.id not in self._rev else self._rev[row.id][2]
+        cached = self._rev.get(row.id)
+        # read while rolling, or once per new revision (at zero replicas nothing rolls, yet it must end)
+        rev = await self.revision(row) if rolling or cached is None or cached[0] != row.generation else cached[2]
         r = spec.rollout
         canary = rev is not None and rev.state == CANARY
         since = self._since.setdefault((row.id, row.generation), self.clock()) if rolling else self.clock()
