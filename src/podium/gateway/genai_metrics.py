@@ -74,14 +74,24 @@ class GenAIMetrics:
         self.output_tokens = Buckets(TOKEN_BUCKETS)
 
     def record(self, duration_s: float, first_byte_s: float | None, usage: tuple[int, int] | None) -> None:
-        self.duration.observe(duration_s)
+        """One generation; the histogram counts are written out (no call per histogram: hot path)."""
+        d = self.duration
+        d.counts[bisect_left(d.bounds, duration_s)] += 1
+        d.sum += duration_s
         if first_byte_s is not None:
-            self.ttft.observe(first_byte_s)
-        if usage is not None:
-            self.input_tokens.observe(usage[0])
-            self.output_tokens.observe(usage[1])
-            if first_byte_s is not None and usage[1] > 1:
-                self.tpot.observe((duration_s - first_byte_s) / (usage[1] - 1))
+            t = self.ttft
+            t.counts[bisect_left(t.bounds, first_byte_s)] += 1
+            t.sum += first_byte_s
+        if usage is None:
+            return
+        prompt, completion = usage
+        i, o = self.input_tokens, self.output_tokens
+        i.counts[bisect_left(i.bounds, prompt)] += 1
+        i.sum += prompt
+        o.counts[bisect_left(o.bounds, completion)] += 1
+        o.sum += completion
+        if first_byte_s is not None and completion > 1:
+            self.tpot.observe((duration_s - first_byte_s) / (completion - 1))
 
 
 def render_genai(lines: list[str], per_endpoint: list[tuple[str, str, dict[str, GenAIMetrics]]]) -> None:

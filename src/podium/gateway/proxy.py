@@ -244,8 +244,8 @@ def record_response(
         d = genai.duration
         d.counts[bisect_left(d.bounds, duration_s)] += 1
         d.sum += duration_s
-        return
-    genai.record(duration_s, first_byte_s if admitted.stream else None, usage)
+    else:
+        genai.record(duration_s, first_byte_s if admitted.stream else None, usage)
 
 
 MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a cold start
