@@ -139,3 +139,22 @@ async def test_at_zero_the_new_revision_just_starts_and_is_active(world: World) 
     await world.store.update_endpoint(ep, desired_replicas=1)  # a request woke it
     await world.settle(3)
     assert await _by_revision(world, ep) == {2: ["ready"]}
+
+
+async def test_a_canary_worse_than_the_old_revision_rolls_back(world: World) -> None:
+    ep = await _two(world, strategy="canary", canary_percent=50)
+    counts = {1: (0, 0, 0.0)}
+    world.controller.rollouts.outcomes = lambda _eid: dict(counts)
+    await _patch(world, ep, "server v2")
+    await world.settle(3)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["ready"]}  # the canary holds
+    counts.update({1: (200, 2, 0.02), 2: (100, 30, 0.05)})  # 30% errors against 1%
+    world.clock.now += 5  # past the 2 s between saves of the counts
+    await world.settle(3)
+    row = await world.store.get_endpoint(ep)
+    assert row is not None and row.generation == 1 and "canary error rate 30.0% vs 1.0%" in (row.last_error or "")
+    revs = {r.number: r for r in await world.store.revisions.of(ep)}
+    assert revs[2].state == FAILED and (revs[2].requests, revs[2].errors) == (100, 30)  # shown side by side
+    assert (revs[1].requests, revs[1].errors) == (200, 2)
+    await world.settle(3)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"]}

@@ -33,12 +33,21 @@ def _revisions_table(data: dict[str, Any]) -> str:
             r["state"],
             r["strategy"],
             f"{r['ready_replicas']}/{r['replicas']}",
+            _traffic(r),
             ", ".join(r["changes"]) or "-",
             r["reason"] or "-",
         )
         for r in data["revisions"]
     ]
-    return render_table(["revision", "state", "strategy", "ready", "changes", "reason"], rows, max_col=60)
+    headers = ["revision", "state", "strategy", "ready", "requests / errors / latency", "changes", "reason"]
+    return render_table(headers, rows, max_col=60)
+
+
+def _traffic(r: dict[str, Any]) -> str:
+    """A canary's judging numbers, side by side with the old revision's (counted while it was judged)."""
+    if not r["requests"]:
+        return "-"
+    return f"{r['requests']} / {r['error_rate']:.1%} / {r['latency_ms']:.0f} ms"
 
 
 def register(app: typer.Typer, id_arg: Any, id_opt: Any, table: Callable[[Any], str]) -> None:
