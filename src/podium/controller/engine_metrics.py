@@ -224,6 +224,7 @@ class EngineWatch:
         for rid in [rid for rid in self._samples if rid not in listed]:
             del self._samples[rid]
         self._no_metrics &= listed
+        self._skipped_at = {rid: t for rid, t in self._skipped_at.items() if rid in listed}
         self._republish_busy()
 
     async def _scrape(self, replica_id: str, address: str) -> EngineSample | None:
