@@ -166,7 +166,7 @@ def test_canary_splits_requests_and_promote_rolls_on(podium: Podium) -> None:
     ep = create_fake(podium, "canary", "--min-replicas", "2", "--max-replicas", "2")
     eid = ep["id"]
     wait_for("2 ready replicas", lambda: all_on(podium, eid, 1, 2))
-    patch(podium, eid, {"container": {"env": {"ROLL": "2"}}, "rollout": {"strategy": "canary", "canary_percent": 30}})
+    podium.cli("endpoint", "update", eid, "--env", "ROLL=2", "--rollout", "canary", "--canary-percent", "30")
 
     def canary_ready() -> bool:
         ro = endpoint(podium, eid)["status"]["rollout"]

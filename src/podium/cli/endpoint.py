@@ -138,6 +138,8 @@ def create(
     queue_size: int = O.QUEUE_SIZE,
     queue_timeout: float = O.QUEUE_TIMEOUT,
     request_timeout: float = O.REQ_TIMEOUT,
+    rollout_strategy: str = rollout.STRATEGY,
+    canary_percent: float = rollout.CANARY_PERCENT,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Create an endpoint from a command/image or a catalog template.
@@ -145,7 +147,7 @@ def create(
     Example: podium endpoint create --name my-chatbot --container-command "python3 server.py --port $PORT"
     --container-port 8000 --health-check-path /health --format json
     """
-    doc = build_spec(dict(locals()), creating=True)
+    doc = rollout.rollout_flags(build_spec(dict(locals()), creating=True), rollout_strategy, canary_percent)
     emit(_warned(Api().post("/v0/endpoints", json=doc)), fmt, _table)
 
 
@@ -190,13 +192,15 @@ def update(
     queue_size: int = O.QUEUE_SIZE,
     queue_timeout: float = O.QUEUE_TIMEOUT,
     request_timeout: float = O.REQ_TIMEOUT,
+    rollout_strategy: str = rollout.STRATEGY,
+    canary_percent: float = rollout.CANARY_PERCENT,
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Change only the given fields; replicas roll to the new spec without dropping traffic.
 
     Example: podium endpoint update my-chatbot --max-replicas 4 --scale-policy queue-delay=2
     """
-    doc = build_spec(dict(locals()), creating=False)
+    doc = rollout.rollout_flags(build_spec(dict(locals()), creating=False), rollout_strategy, canary_percent)
     api = Api()
     emit(_warned(api.patch(f"/v0/endpoints/{endpoint_id(api, endpoint, id_)}", json=doc)), fmt, _table)
 

@@ -12,6 +12,27 @@ from podium.cli.client import Api
 from podium.cli.names import endpoint_id
 from podium.cli.output import FORMAT_OPTION, Format, emit, render_table
 
+STRATEGY = typer.Option(
+    None,
+    "--rollout",
+    help="How the next change rolls: rolling (surge first, the default) or canary (a share of requests to the "
+    "new revision until `podium endpoint promote`), e.g. --rollout canary --canary-percent 10.",
+)
+CANARY_PERCENT = typer.Option(
+    None, "--canary-percent", min=0.1, max=100, help="Share of requests a canary takes (default 10), e.g. 20."
+)
+
+
+def rollout_flags(doc: dict[str, Any], strategy: str | None, canary_percent: float | None) -> dict[str, Any]:
+    """`--rollout` and `--canary-percent` into the spec document (the server validates them: 422 naming the field)."""
+    if strategy is not None or canary_percent is not None:
+        block = doc.setdefault("rollout", {})
+        if strategy is not None:
+            block["strategy"] = strategy
+        if canary_percent is not None:
+            block["canary_percent"] = canary_percent
+    return doc
+
 
 def rollout_line(st: dict[str, Any]) -> str | None:
     """`endpoint get`'s rollout line: where a rollout under way stands (None when none is)."""
