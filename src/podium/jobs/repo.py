@@ -4,6 +4,7 @@ calls leaves a queue the next runner can resume, and two runners racing for one 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from podium.jobs.tables import CANCELLED, EXPIRED, FAILED, FINISHED, QUEUED, RUNNING, JobRow
 
+FAST_TRIES, FAST_RETRY_S = 4, 0.0005  # SQLite busy: retry the fast insert a few times, then the async path
 RETRIES_OF_RUNNING = 1  # a job interrupted mid-run is started again at most this many times
 
 
@@ -54,11 +56,13 @@ class JobRepo:
         (INSERT … SELECT … WHERE count < bound): the submit's cost is one round trip and one commit.
         On SQLite it is tried first on the event loop's own connection (FastInsert)."""
         if self._fast is not None:
-            inserted = self._fast.insert(row, bound)
-            if inserted is not None:
-                if not inserted:
-                    raise QueueFull(bound)
-                return
+            for _ in range(FAST_TRIES):  # the runner holds the write lock for ~1 ms at a time
+                inserted = self._fast.insert(row, bound)
+                if inserted is not None:
+                    if not inserted:
+                        raise QueueFull(bound)
+                    return
+                await asyncio.sleep(FAST_RETRY_S)
         table = JobRow.__table__
         values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
         queued = (
