@@ -3,7 +3,10 @@ The rules themselves are tabled in test_planner.py; here: what the controller wr
 
 from __future__ import annotations
 
+import json
+
 from podium.core.specs import ContainerSource, EndpointSpec, Rollout, Scaling
+from podium.roles.codec import route_from_json, route_to_json
 from podium.store.revisions import ACTIVE, CANARY, FAILED
 from tests.controller.test_controller import World
 
@@ -158,3 +161,12 @@ async def test_a_canary_worse_than_the_old_revision_rolls_back(world: World) -> 
     assert (revs[1].requests, revs[1].errors) == (200, 2)
     await world.settle(3)
     assert await _by_revision(world, ep) == {1: ["ready", "ready"]}
+
+
+async def test_a_canary_route_crosses_to_remote_gateways_intact(world: World) -> None:
+    ep = await _two(world, strategy="canary", canary_percent=25)
+    await _patch(world, ep, "server v2")
+    await world.settle(3)
+    route = world.gateway.routes[ep]
+    assert route.canary_revision == 2 and {r.revision for r in route.replicas} == {1, 2}
+    assert route_from_json(json.loads(json.dumps(route_to_json(route)))) == route  # roles/codec.py
