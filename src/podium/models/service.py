@@ -31,6 +31,7 @@ from podium.models.inspect import FORMATS, VLLM_ARCHS, ModelFacts, inspect_path
 from podium.models.table import READY, UPLOADING, ModelRow
 from podium.store.repos import Store
 
+STALE_UPLOAD_S = 7 * 86400.0  # an upload nobody resumed for a week is dropped at the next start
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
 
@@ -139,7 +140,7 @@ class ModelService:
             # hashing overlaps the next chunk's transfer (hashlib releases the GIL): the upload runs at
             # min(network, disk, sha256) instead of their sum; the next chunk waits for it (bounded memory)
             self._hashing[row.id] = asyncio.ensure_future(asyncio.to_thread(hasher.update, data))
-            await self._set(row.id, received_bytes=offset + len(data), updated_at=time.time())
+            await self._advance(row.id, offset, offset + len(data))
             if offset + len(data) == row.size_bytes:
                 await self._hashing.pop(row.id)
                 return await self._finish(row.id, hasher.hexdigest())
@@ -236,14 +237,16 @@ class ModelService:
         await self.sync_catalog()
         return row
 
-    async def recover(self) -> None:
+    async def recover(self, now: float | None = None) -> None:
         """At start: unfinished uploads stay resumable (their part file cut back to the recorded
-        offset); an upload whose file is gone is dropped; files no row knows are removed."""
+        offset on the next chunk); an upload whose file is gone, or untouched for STALE_UPLOAD_S (it
+        holds quota), is dropped; files no row knows are removed."""
         rows = await self.list()
+        now = time.time() if now is None else now
         for row in rows:
             if row.status == UPLOADING:
                 size = await asyncio.to_thread(self.files.part_size, row.id)
-                if size is None or size < row.received_bytes:
+                if size is None or size < row.received_bytes or now - row.updated_at > STALE_UPLOAD_S:
                     await self._drop(row.id)
         for orphan in await asyncio.to_thread(self.files.leftovers, {r.id for r in rows}):
             await asyncio.to_thread(self.files.remove, orphan)
@@ -295,6 +298,19 @@ class ModelService:
     async def _set(self, model_id: str, **values: object) -> None:
         async with self.store.session() as s, s.begin():
             await s.execute(update(ModelRow).where(ModelRow.id == model_id).values(**values))
+
+    async def _advance(self, model_id: str, offset: int, to: int) -> None:
+        """Move the upload's offset only from where this chunk started: with several `--role api`
+        processes (one lock each), a second writer of the same offset gets a 409, not a silent double."""
+        where = (ModelRow.id == model_id) & (ModelRow.received_bytes == offset)
+        async with self.store.session() as s, s.begin():
+            done = await s.execute(update(ModelRow).where(where).values(received_bytes=to, updated_at=time.time()))
+        if getattr(done, "rowcount", 1) != 1:
+            self._hashers.pop(model_id, None)  # rebuilt from the file on the next chunk
+            self._hashing.pop(model_id, None)
+            raise Conflict(
+                f"another request moved the upload past byte {offset}: GET it and resume", {"field": "offset"}
+            )
 
     async def _drop(self, model_id: str) -> None:
         async with self.store.session() as s, s.begin():
