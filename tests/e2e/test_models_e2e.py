@@ -16,7 +16,7 @@ from openai import OpenAI
 from podium.worker.llama import packaged_gguf
 from tests.conftest import free_port
 from tests.e2e.conftest import ADMIN, Podium, start_podium, stop_podium
-from tests.models.ggufs import lora_bytes
+from tests.models.ggufs import gguf_bytes, lora_bytes
 from tests.worker.test_cpu_template_e2e import processes_of
 from tests.worker.test_llama import QUESTION, needs_llama
 
@@ -98,3 +98,25 @@ def test_a_real_gguf_lora_gets_its_own_routing_key(podium: Podium, tmp_path: Pat
     print(f"\nbase: {base!r}\nadapter: {adapted!r}")
     assert "Paris" in base and adapted and adapted != base
     assert keys[0] in {m.id for m in client.models.list().data}
+
+
+def test_a_restarted_podium_still_deploys_a_registered_model(tmp_path: Path) -> None:
+    """The catalog learns the registry at start (models/wiring.attach_registry), before any /v0/models
+    call: after a restart the documents' create call with the custom name is accepted at once."""
+    data = tmp_path / "data"
+    first = start_podium(data, free_port())
+    try:
+        small = tmp_path / "small.gguf"
+        small.write_bytes(gguf_bytes("llama", ctx=2048, pad=1000))
+        first.cli_json("model", "upload", str(small), "--name", "kept")
+    finally:
+        stop_podium(first)
+    second = start_podium(data, free_port())
+    try:
+        with second.http() as h:
+            body = {"name": "after", "model_name": "kept", "scaling": {"min_replicas": 0, "max_replicas": 1}}
+            created = h.post("/v0/dedicated_endpoints", json=body)
+            assert created.status_code == 201, created.text
+            assert (created.json()["gpu_type"], created.json()["flavor_name"]) == ("cpu", "base")
+    finally:
+        stop_podium(second)
