@@ -6,7 +6,7 @@ non-relayed path of the data-plane port)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -19,6 +19,7 @@ from podium.jobs.dispatch import Dispatcher
 from podium.jobs.http import jobs_router
 from podium.jobs.intake import StoreIntake
 from podium.jobs.policy import JobPolicies
+from podium.jobs.remote import CachedStats, StoreCapacity
 from podium.jobs.repo import JobRepo
 from podium.jobs.runner import JobRunner
 from podium.jobs.tuning import JobsTuning
@@ -62,6 +63,7 @@ def job_runner(
     gateway_url: Callable[[], str | None],
     gateway_stats: Callable[[], Mapping[str, EndpointStats]],
     capacity: Callable[[str], int],
+    pre_pass: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> JobRunner:
     return JobRunner(
         plane.store,
@@ -72,6 +74,7 @@ def job_runner(
         gateway_stats=gateway_stats,
         capacity=capacity,
         hooks=[plane.batches.finalize_due],
+        pre_pass=pre_pass,
         wakeup=plane.wakeup,
     )
 
@@ -86,3 +89,28 @@ def loopback_url(settings: Settings) -> str:
     """This process's own listener, for replaying jobs through its in-process gateway."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return f"http://{host}:{settings.port}"
+
+
+def remote_runner(
+    plane: JobsPlane,
+    admin_token: str,
+    book_stats: Callable[[], Awaitable[Mapping[str, EndpointStats]]],
+    gateway_urls: Callable[[], list[str]],
+) -> JobRunner:
+    """The runner of `--role controller`: jobs go through an attached gateway (the first one listed), the
+    gateways' merged stats say what waits, the store says how many slots are ready."""
+    stats = CachedStats(book_stats)
+    capacity = StoreCapacity(plane.store)
+
+    def gateway_url() -> str | None:
+        urls = gateway_urls()
+        return urls[0] if urls else None
+
+    return job_runner(
+        plane,
+        admin_token,
+        gateway_url=gateway_url,
+        gateway_stats=stats,
+        capacity=capacity,
+        pre_pass=[stats.refresh, capacity.refresh],
+    )

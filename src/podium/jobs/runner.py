@@ -48,6 +48,7 @@ class JobRunner:
         gateway_stats: Callable[[], Mapping[str, EndpointStats]],
         capacity: Callable[[str], int],
         hooks: Sequence[Callable[[], Awaitable[None]]] = (),
+        pre_pass: Sequence[Callable[[], Awaitable[None]]] = (),
         wakeup: asyncio.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -55,6 +56,7 @@ class JobRunner:
         self.store, self.repo, self.policies, self.dispatcher = store, repo, policies, dispatcher
         self.tuning = tuning
         self._gateway_stats, self._capacity, self._hooks = gateway_stats, capacity, list(hooks)
+        self._pre_pass = list(pre_pass)  # refresh what gateway_stats/capacity read (split roles)
         self._clock, self._wall = clock, wall_clock
         self.webhooks = Webhooks(
             repo, attempts=tuning.webhook_attempts, backoff_s=tuning.webhook_backoff_s, wall_clock=wall_clock
@@ -98,6 +100,8 @@ class JobRunner:
                     next_heartbeat = now + self.tuning.heartbeat_s
                     await self._guard(self._heartbeat())
                 await self._guard(self._flush())
+                for refresh in self._pre_pass:
+                    await self._guard(refresh())
                 await self._guard(self._dispatch())
                 if now >= next_webhooks:
                     next_webhooks = now + WEBHOOK_POLL_S
