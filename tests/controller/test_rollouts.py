@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from podium.core.specs import ContainerSource, EndpointSpec, Rollout, Scaling
 from podium.roles.codec import route_from_json, route_to_json
+from podium.roles.routebook import RouteBook, merged_outcomes
 from podium.store.revisions import ACTIVE, CANARY, FAILED
 from tests.controller.test_controller import World
 
@@ -170,3 +173,14 @@ async def test_a_canary_route_crosses_to_remote_gateways_intact(world: World) ->
     route = world.gateway.routes[ep]
     assert route.canary_revision == 2 and {r.revision for r in route.replicas} == {1, 2}
     assert route_from_json(json.loads(json.dumps(route_to_json(route)))) == route  # roles/codec.py
+
+
+def test_remote_gateways_counts_are_summed_for_the_canary_judge() -> None:
+    book = RouteBook("admin", primed=True)
+    for url, counts in (("http://gw1", {1: (10, 1, 0.1)}), ("http://gw2", {1: (30, 0, 0.2), 2: (5, 5, 1.0)})):
+        book.register(url)
+        book._gateways[url].revisions = json.loads(json.dumps({"ep-1": counts}))  # as fetched with its stats
+    summed = book.revision_outcomes("ep-1")
+    assert summed[1][:2] == (40, 1) and summed[1][2] == pytest.approx(0.175) and summed[2] == (5, 5, 1.0)
+    assert merged_outcomes([summed, {2: (5, 0, 0.0)}])[2] == (10, 5, 0.5)  # plus the in-process gateway's
+    assert book.revision_outcomes("ep-other") == {}

@@ -173,6 +173,11 @@ class Gateway:
         pool = self._pools.get(endpoint_id)
         return {} if pool is None else pool.outcomes.snapshot()
 
+    def all_revision_outcomes(self) -> dict[str, dict[int, tuple[int, int, float]]]:
+        """Every endpoint's per-revision counts, for a remote gateway's stats to the controller."""
+        out = {eid: pool.outcomes.snapshot() for eid, pool in self._pools.items()}
+        return {eid: counts for eid, counts in out.items() if counts}
+
     def token_usage(self) -> dict[str, Any]:
         """Tokens per endpoint and caller since this gateway started, under its random `instance` id:
         the controller books what grew since it last looked (services/token_meter.py)."""

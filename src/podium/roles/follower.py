@@ -32,6 +32,7 @@ class LocalGateway(Protocol):
     def token_demand(self) -> dict[str, float]: ...
     def set_rate_shares(self, shares: Mapping[str, float]) -> None: ...
     def token_usage(self) -> dict[str, Any]: ...
+    def all_revision_outcomes(self) -> dict[str, dict[int, tuple[int, int, float]]]: ...
 
 
 class Locator(Protocol):
@@ -168,6 +169,7 @@ class RouteFollower:
         in_flight = {rid: self.gateway.replica_in_flight(rid) for rid in self._replicas}
         payload = stats_payload(self.gateway.stats(), in_flight, self.gateway.token_demand())
         payload["token_usage"] = self.gateway.token_usage()  # running totals; the controller books growth
+        payload["revisions"] = self.gateway.all_revision_outcomes()  # a canary is judged by them (issue 13)
         return payload
 
     async def close(self) -> None:

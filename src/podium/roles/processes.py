@@ -32,7 +32,7 @@ from podium.roles.compose import (
 from podium.roles.follower import RouteFollower
 from podium.roles.internal import controller_router, gateway_app, install, token_guard
 from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
-from podium.roles.routebook import FanOut, RouteBook
+from podium.roles.routebook import FanOut, RouteBook, merged_outcomes
 from podium.services.token_meter import local_usage
 from podium.services.tokens import TokenService
 from podium.settings import Settings
@@ -77,7 +77,10 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
         [local_stats(gateway.stats), book.stats, local_stats(runner.stats)],
         usage=[local_usage(gateway.token_usage), book.token_usage],
     )
-    loop.controller.rollouts.outcomes = gateway.revision_outcomes  # canaries judged by this gateway's counts
+    # a canary is judged by this gateway's counts and attached remote ones' (roles/routebook.py)
+    loop.controller.rollouts.outcomes = lambda eid: merged_outcomes(
+        [gateway.revision_outcomes(eid), book.revision_outcomes(eid)]
+    )
     gateway.metrics_extra = loop.engine.render  # the replicas' engine gauges on this /metrics
     book.attach_local(gateway)  # attached gateways and this one split each token's rate
     tokens_pub = TokenPublisher(base.store, publisher)
@@ -119,6 +122,7 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     base = foundation(settings)
     book = RouteBook(admin_token)
     loop = control_loop(settings, base, book, [book.stats], usage=[book.token_usage])
+    loop.controller.rollouts.outcomes = book.revision_outcomes  # a canary is judged by the gateways' counts
     tokens_pub = TokenPublisher(base.store, book)
     await TokenService(base.store).ensure_bootstrap(admin_token)
     app = _health_app("controller")

@@ -46,6 +46,7 @@ class RemoteGateway:
     token_demand: dict[str, float] = field(default_factory=dict)  # sha256 -> requests/min seen
     failing_since: float | None = None  # first failed stats fetch of the current streak
     token_usage: dict[str, Any] | None = None  # its running token totals (Gateway.token_usage), last fetched
+    revisions: dict[str, Any] = field(default_factory=dict)  # endpoint -> {revision: [requests, 5xx, latency]}
 
 
 class LocalRates(Protocol):
@@ -102,6 +103,13 @@ class RouteBook:
 
     def replica_in_flight(self, replica_id: str) -> int:
         return sum(g.replica_in_flight.get(replica_id, 0) for g in self._live_gateways())
+
+    def revision_outcomes(self, endpoint_id: str) -> dict[int, tuple[int, int, float]]:
+        """The remote gateways' per-revision counts for one endpoint, summed (a canary is judged by them)."""
+        return merged_outcomes(
+            {int(rev): (int(c[0]), int(c[1]), float(c[2])) for rev, c in g.revisions.get(endpoint_id, {}).items()}
+            for g in self._live_gateways()
+        )
 
     # -- for remote gateways ---------------------------------------------------------------
     def mark_primed(self) -> None:
@@ -208,6 +216,7 @@ class RouteBook:
         gw.replica_in_flight = {str(k): int(v) for k, v in data.get("replicas", {}).items()}
         gw.token_demand = {str(k): float(v) for k, v in data.get("token_demand", {}).items()}
         gw.token_usage = data.get("token_usage") or gw.token_usage
+        gw.revisions = data.get("revisions") or {}
         return {eid: stats_from_json(s) for eid, s in data.get("endpoints", {}).items()}
 
     async def token_usage(self) -> list[dict[str, Any]]:
@@ -281,3 +290,14 @@ class FanOut:
 
     def replica_in_flight(self, replica_id: str) -> int:
         return sum(t.replica_in_flight(replica_id) for t in self.targets)
+
+
+def merged_outcomes(parts: Iterable[dict[int, tuple[int, int, float]]]) -> dict[int, tuple[int, int, float]]:
+    """Per-revision (requests, 5xx, mean latency) of several gateways as one: counts add, means weigh."""
+    out: dict[int, tuple[int, int, float]] = {}
+    for part in parts:
+        for rev, (n, errors, mean) in part.items():
+            n0, e0, m0 = out.get(rev, (0, 0, 0.0))
+            total = n0 + n
+            out[rev] = (total, e0 + errors, (m0 * n0 + mean * n) / total if total else 0.0)
+    return out
