@@ -53,6 +53,11 @@ async def test_upload_deploy_and_delete(real: Api, tmp_path: Path) -> None:
     mine = [t for t in templates if t["model_name"] == "acme/tiny"]
     assert {(t["flavor_name"], t["gpu_type"]) for t in mine} == {("base", "cpu"), ("long", "cpu")}
     assert all("local" in t["regions"] for t in mine)
+    described = (await client.get("/v0/templates/acme/tiny")).json()  # what `podium template get` shows
+    assert described["model_name"] == "acme/tiny" and [f["flavor_name"] for f in described["flavors"]] == [
+        "base",
+        "long",
+    ]
 
     ep = await client.post("/v0/dedicated_endpoints", json={"name": "tiny", "model_name": "acme/tiny"})
     assert ep.status_code == 201, ep.text

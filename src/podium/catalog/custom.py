@@ -2,7 +2,7 @@
 
 The catalog's YAML templates are written by hand; a model a user uploads gets its offers computed
 here from what the registry read in its file: a GGUF runs on llama.cpp on CPU (flavor `base`, 2k
-context, and `long` with the file's full context when it has more), a safetensors directory on vLLM
+context, and `long` with the file's full context, up to 32k, when it has more), a safetensors directory on vLLM
 on each GPU type whose memory holds it. The recipe names the file by its absolute path, so the one
 change from a shipped template is where the weights come from. An adapter is not a template: it
 rides on its base's endpoints (`adapters` of the recipe, one routing key each).
@@ -16,6 +16,7 @@ from typing import Any
 from podium.catalog.models import CPU, GpuType
 
 BASE_CTX = 2048  # the `base` flavor's context: the least memory and the fastest start
+LONG_CTX_MAX = 32768  # `long` on CPU: a 128k-context file's full KV cache would not fit a CPU box's RAM
 GPU_COUNTS = (1, 2, 4, 8)
 FIT = 0.9  # of a GPU's memory usable for weights + cache (the catalog's own rule)
 
@@ -54,7 +55,7 @@ class Offer:
 
 def offers(model: CustomModel, gpu_types: list[GpuType]) -> list[Offer]:
     if model.format == "gguf":
-        full = model.context_length or BASE_CTX
+        full = min(model.context_length or BASE_CTX, LONG_CTX_MAX)
         out = [
             Offer(
                 "base",
@@ -66,7 +67,7 @@ def offers(model: CustomModel, gpu_types: list[GpuType]) -> list[Offer]:
         ]
         if full > BASE_CTX:
             out.append(
-                Offer("long", f"the model's full {full}-token context on llama.cpp (CPU): more RAM", CPU, (0,), full)
+                Offer("long", f"{full}-token context (the file's, at most 32k) on llama.cpp (CPU)", CPU, (0,), full)
             )
         return out
     need_gb = model.size_bytes / 1e9 * 1.2 + 2  # weights + a minimal KV cache and activations
