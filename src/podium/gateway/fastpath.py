@@ -26,7 +26,7 @@ from podium.gateway.admission import Admitted
 from podium.gateway.balancer import Lease
 from podium.gateway.deadlines import Deadlines
 from podium.gateway.errors import GatewayError, bad_gateway
-from podium.gateway.metering import STREAM_INJECTED, USAGE_MARK, UsageStrip, usage_of
+from podium.gateway.metering import EVENT_ENDS, STREAM_INJECTED, USAGE_MARK, UsageStrip, usage_of
 from podium.gateway.proxy import content_length, record_response, request_head
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
 from podium.http.framing import LAST_CHUNK, chunk, frame
@@ -154,7 +154,18 @@ class FastExchange:
             length = None if self.strip is not None else content_length(up.headers)
             head, self.chunked = frame(conn, status, headers, length)
             conn.write(head)
-        data = self._piece(up.take_body())
+        data = up.take_body()
+        if data:
+            # per stream piece, written out (no call for the usual piece: hot path): the first byte's
+            # time, the usage seen, a usage chunk the client did not ask for stripped (metering.py)
+            if self.first_at is None and self.admitted.stream:
+                self.first_at = self.clock()
+            strip = self.strip
+            if strip is not None:
+                if strip.pending or USAGE_MARK in data or not data.endswith(EVENT_ENDS):
+                    data = strip.feed(data)
+            elif USAGE_MARK in data:
+                self.usage = usage_of(data) or self.usage
         if data:
             conn.write(chunk(data) if self.chunked else data)
         if up.complete:

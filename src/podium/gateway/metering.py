@@ -45,7 +45,7 @@ USAGE_MARK = b'"usage"'
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 _NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null')
-_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # SSE: an event ends at a blank line, any line ending
+EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # SSE: an event ends at a blank line, any line ending
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _MAX_PENDING = 1 << 20  # an "event" this long without a blank line is not SSE: passed on as it is
 
@@ -125,9 +125,9 @@ class UsageStrip:
         if self.pending:
             data = self.pending + data
             self.pending = b""
-        if data.endswith(_EVENT_ENDS):  # whole events, the common case: a scan and nothing else
+        if data.endswith(EVENT_ENDS):  # whole events, the common case: a scan and nothing else
             return data if USAGE_MARK not in data else self._strip(data)
-        ends = [at + len(sep) for sep in _EVENT_ENDS if (at := data.rfind(sep)) >= 0]
+        ends = [at + len(sep) for sep in EVENT_ENDS if (at := data.rfind(sep)) >= 0]
         cut = max(ends, default=0)
         if not cut:
             if len(data) > _MAX_PENDING:

@@ -17,7 +17,16 @@ from podium.gateway.admission import Admitted
 from podium.gateway.balancer import EndpointPool, Lease
 from podium.gateway.errors import GatewayError, bad_gateway
 from podium.gateway.genai_metrics import GenAIMetrics
-from podium.gateway.metering import ANONYMOUS, OPERATIONS, STREAM_INJECTED, USAGE_MARK, UsageStrip, caller_of, usage_of
+from podium.gateway.metering import (
+    ANONYMOUS,
+    ENDPOINT_TOKEN,
+    OPERATIONS,
+    STREAM_INJECTED,
+    USAGE_MARK,
+    UsageStrip,
+    caller_of,
+    usage_of,
+)
 from podium.gateway.metrics import EndpointMetrics
 from podium.gateway.routing import Routed
 from podium.gateway.upstream import ConnectFailed, UpstreamConnection, UpstreamError, UpstreamPool
@@ -223,14 +232,26 @@ def record_response(
 ) -> None:
     """After a relayed response (both paths): its tokens, to the endpoint and its caller, and for a
     successful OpenAI generation its GenAI histograms. `first_byte_s` counts as TTFT for streams only.
-    Every request passes here: the common case (no usage, not a stream) is two dict lookups and one
-    histogram count, written out inline."""
+
+    Every request passes here, so it is written flat: counting the tokens of a non-stream answer
+    (EndpointMetrics.add_usage) and its GenAI counts (GenAIMetrics.record) inline cost 4 Python calls
+    fewer per request than calling them (cachegrind, docs/benchmarks.md)."""
     if usage is not None:
+        prompt, completion = usage
+        metrics.prompt_tokens += prompt
+        metrics.completion_tokens += completion
         if admitted is None:
-            metrics.add_usage(usage, ANONYMOUS)
+            caller = ANONYMOUS
+        elif (digest := admitted.digest) is not None and digest == admitted.routed.route.auth_token_sha256:
+            caller = ENDPOINT_TOKEN
         else:
-            sha = admitted.routed.route.auth_token_sha256
-            metrics.add_usage(usage, caller_of(admitted.book, admitted.digest, sha, request))
+            caller = caller_of(admitted.book, digest, admitted.routed.route.auth_token_sha256, request)
+        mine = metrics.by_caller.get(caller)
+        if mine is None:
+            metrics.by_caller[caller] = [prompt, completion]
+        else:
+            mine[0] += prompt
+            mine[1] += completion
     if status != 200 or admitted is None:
         return
     path = request.path
@@ -240,12 +261,18 @@ def record_response(
             return  # not an OpenAI generation (/e/ paths)
         route = admitted.routed.route
         genai = metrics.genai[path] = GenAIMetrics(OPERATIONS[path], route.served_model_name or route.routing_key)
-    if usage is None and not admitted.stream:
-        d = genai.duration
-        d.counts[bisect_left(d.bounds, duration_s)] += 1
-        d.sum += duration_s
-    else:
-        genai.record(duration_s, first_byte_s if admitted.stream else None, usage)
+    if admitted.stream:
+        genai.record(duration_s, first_byte_s, usage)
+        return
+    d = genai.duration
+    d.counts[bisect_left(d.bounds, duration_s)] += 1
+    d.sum += duration_s
+    if usage is not None:
+        tokens_in, tokens_out = genai.input_tokens, genai.output_tokens
+        tokens_in.counts[bisect_left(tokens_in.bounds, prompt)] += 1
+        tokens_in.sum += prompt
+        tokens_out.counts[bisect_left(tokens_out.bounds, completion)] += 1
+        tokens_out.sum += completion
 
 
 MAX_UNREACHABLE_WAITS = 3  # then 502: a replica that keeps refusing is not a cold start
