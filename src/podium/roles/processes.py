@@ -18,7 +18,10 @@ from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
 from podium.gateway.server import serve
 from podium.http.server import serve_app
-from podium.jobs.plane import job_runner, jobs_plane, loopback_url, mount_jobs
+from podium.jobs.internal import jobs_internal_router
+from podium.jobs.plane import job_runner, jobs_plane, loopback_url, mount_jobs, remote_runner
+from podium.jobs.remote import RemoteIntake, forward_router
+from podium.jobs.runner import JobRunner
 from podium.roles.adapters import SyncWrites, TokenPublisher
 from podium.roles.compose import (
     ControlLoop,
@@ -87,6 +90,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     app = await api_app(settings, base, admin_token, loop.controller.hint, tokens_pub.schedule, loop.autoscaler)
     mount_jobs(app, jobs, runner)
     _serve_internal(app, book, base.store, loop, tokens_pub)
+    app.include_router(jobs_internal_router(jobs.intake, token_guard(admin_hashes(base.store))))  # gateways' jobs
     await tokens_pub.publish()
     started = asyncio.Event()
     writes = SyncWrites(app, loop.controller.sync)
@@ -121,25 +125,34 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     wait to take over (`_lead`)."""
     base = foundation(settings)
     book = RouteBook(admin_token)
-    loop = control_loop(settings, base, book, [book.stats], usage=[book.token_usage])
+    jobs = jobs_plane(base.store)  # the queue; gateways submit to /internal/v0/jobs (docs/jobs.md, "Roles")
+    runner = remote_runner(jobs, admin_token, book.stats, lambda: [g["url"] for g in book.describe()])
+    loop = control_loop(settings, base, book, [book.stats, local_stats(runner.stats)], usage=[book.token_usage])
     loop.controller.rollouts.outcomes = book.revision_outcomes  # a canary is judged by the gateways' counts
     tokens_pub = TokenPublisher(base.store, book)
     await TokenService(base.store).ensure_bootstrap(admin_token)
     app = _health_app("controller")
     app.get("/metrics", include_in_schema=False)(_engine_metrics(loop))
     _serve_internal(app, book, base.store, loop, tokens_pub)
+    app.include_router(jobs_internal_router(jobs.intake, token_guard(admin_hashes(base.store))))
+    mount_jobs(app, jobs, runner)
     started = asyncio.Event()
     listener = _serve_asgi(app, settings, started, stop)
     try:
         if settings.database_url is None:  # SQLite: one controller, always leading
             await _run(
-                settings, stop, started, listener, _control(loop, book, tokens_pub, stop), watch_nodes(base, stop)
+                settings,
+                stop,
+                started,
+                listener,
+                _control(loop, book, tokens_pub, stop, runner),
+                watch_nodes(base, stop),
             )
         else:
             lease = LeaderLease(base.store.leases, holder_id(), settings.advertise_url or settings.base_url)
             _leader_only(app, lease)
             async with lease:
-                work = _until(stop, lease.lead(lambda: _control(loop, book, tokens_pub, stop)))
+                work = _until(stop, lease.lead(lambda: _control(loop, book, tokens_pub, stop, runner)))
                 await _run(settings, stop, started, listener, work, watch_nodes(base, stop))
     finally:
         await loop.controller.shutdown()
@@ -147,7 +160,9 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
         await base.store.close()
 
 
-async def _control(loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublisher, stop: asyncio.Event) -> None:
+async def _control(
+    loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublisher, stop: asyncio.Event, jobs: JobRunner
+) -> None:
     """One term of leading: adopt what runs (a predecessor may have started or ended replicas), then
     reconcile and scale until `stop` (or until the lease is lost: cancelled then)."""
     loop.controller.adopted = False
@@ -159,6 +174,7 @@ async def _control(loop: ControlLoop, book: RouteBook, tokens_pub: TokenPublishe
             _prime(book, loop.controller, stop),
             loop.engine.run(stop),
             loop.meter.run(stop),
+            jobs.run(stop),  # the one runner of the queue: only while leading
         )
     finally:  # the lease was lost (or stop): no start or drain of this term may act after it
         await loop.controller.replicas.abandon()
@@ -203,7 +219,8 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         locator=locator,
         region=settings.region,
     )
-    gateway = Gateway(wake=follower.wake)
+    intake = RemoteIntake(lambda: follower.controller_url, admin_token)  # jobs are kept by the controller
+    gateway = Gateway(wake=follower.wake, jobs=intake)
     follower.attach(gateway)
     follower_task = asyncio.create_task(follower.run(stop))
     with contextlib.suppress(asyncio.TimeoutError):
@@ -216,6 +233,7 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         return own
 
     app = gateway_app(follower.stats, token_guard(allowed))
+    app.include_router(forward_router(lambda: follower.controller_url))  # /jobs, /v1/files, /v1/batches
     started = asyncio.Event()
     try:
         await _run(
@@ -228,6 +246,7 @@ async def run_gateway(settings: Settings, admin_token: str, stop: asyncio.Event)
         stop.set()
         await follower_task
         await gateway.aclose()
+        await intake.close()
         if store is not None:
             await store.close()
 
