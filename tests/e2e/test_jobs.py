@@ -239,3 +239,10 @@ def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
         assert int(full.headers["retry-after"]) >= 1
         for job_id in [running, *queued]:
             h.post(f"/jobs/{job_id}/cancel")
+        # the job policy is the queue's business: changing it makes no revision and restarts no replica
+        replicas = [i["id"] for i in h.get(f"/v0/endpoints/{ep['id']}").json()["status"]["instances"]]
+        assert h.patch(f"/v0/endpoints/{ep['id']}", json={"jobs": {"max_queued": 5}}).status_code == 200
+        assert len(h.get(f"/v0/endpoints/{ep['id']}/revisions").json()["revisions"]) == 1
+        ep_after = h.get(f"/v0/endpoints/{ep['id']}").json()
+        assert ep_after["spec"]["jobs"]["max_queued"] == 5
+        assert [i["id"] for i in ep_after["status"]["instances"]] == replicas
