@@ -113,12 +113,15 @@ class ModelFacts:
 
 def inspect_path(path: Path, declared_format: str | None = None) -> ModelFacts:
     """A GGUF file, or a Hugging Face directory (config.json + *.safetensors, or a PEFT adapter dir)."""
-    if path.is_dir():
-        facts = _hf_dir(path)
-    elif path.is_file():
-        facts = _file(path)
-    else:
-        raise Invalid("path", f"{path} does not exist")
+    try:
+        if path.is_dir():
+            facts = _hf_dir(path)
+        elif path.is_file():
+            facts = _file(path)
+        else:
+            raise Invalid("path", f"{path} does not exist")
+    except OSError as exc:  # unreadable (permissions, a vanished file): say which, never a 500
+        raise Invalid("path", f"cannot read {path}: {exc.strerror or exc}") from exc
     if declared_format and declared_format != facts.format:
         raise Invalid("format", f"declared {declared_format!r} but the file is {facts.format}")
     return facts

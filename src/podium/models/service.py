@@ -322,8 +322,11 @@ class ModelService:
 
 
 def _within(volume_dir: str, rel: str) -> tuple[Path, Path]:
-    root = Path(volume_dir).resolve()
-    return root, (root / rel).resolve()
+    try:
+        root = Path(volume_dir).resolve()
+        return root, (root / rel).resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a symlink loop: the user's path, not our fault
+        raise Invalid("path", f"{rel!r} is not a usable path: {exc}") from exc
 
 
 def _facts(f: ModelFacts) -> dict[str, Any]:
