@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from podium.controller.planner import CanaryStats, EndpointInput, ReplicaInput, RolloutInput, backoff_delay, plan
@@ -168,3 +170,30 @@ def test_failed_rollout_rolls_back(endpoint, replicas, back, why) -> None:
 )
 def test_no_rollback(endpoint, replicas) -> None:
     assert plan(endpoint, replicas, now=50.0).rollback_to is None
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "replicas", "start", "refill", "drain"),
+    [
+        # canary 50% of 2, one old replica ended: the old revision gets a replacement, the canary holds
+        (roll(2, canary_percent=50), [rep("o1", R, 1, 1.0), rep("n1", R, 2, 3.0)], 0, 1, ()),
+        # ... which boots without being drained as "old and booting"
+        (roll(2, canary_percent=50), [rep("o1", R, 1, 1.0), rep("o3", ST, 1, 4.0), rep("n1", R, 2, 3.0)], 0, 0, ()),
+        # scaled up to 3 during a 50% canary: 2 new (ceil 1.5) and the old revision back to 3
+        (roll(3, canary_percent=50), [*TWO_OLD, rep("n1", R, 2, 3.0)], 1, 1, ()),
+        # scaled down to 1: the canary keeps one, the old revision one (the oldest leaves first)
+        (roll(1, canary_percent=50), [*TWO_OLD, rep("n1", R, 2, 3.0)], 0, 0, ("o1",)),
+        # an older revision's booting replica is not the one measured against: it goes
+        (roll(2, gen=3, canary_percent=50), [*TWO_OLD, rep("x", ST, 2, 5.0), rep("n1", R, 3, 3.0)], 0, 0, ("x",)),
+    ],
+)
+def test_a_canary_keeps_the_old_revision_at_the_target(endpoint, replicas, start, refill, drain) -> None:
+    p = plan(endpoint, replicas, now=50.0)
+    assert (p.start, p.start_stable, p.drain, p.rollback_to) == (start, refill, drain, None)
+    assert p.stable == 1
+
+
+def test_a_canary_refill_waits_for_the_crash_backoff() -> None:
+    held = replace(roll(2, canary_percent=50), backoff_until=99.0)
+    p = plan(held, [rep("o1", R, 1, 1.0), rep("n1", R, 2, 3.0)], now=50.0)
+    assert p.start_stable == 0 and p.waiting_for_backoff

@@ -184,3 +184,18 @@ def test_remote_gateways_counts_are_summed_for_the_canary_judge() -> None:
     assert summed[1][:2] == (40, 1) and summed[1][2] == pytest.approx(0.175) and summed[2] == (5, 5, 1.0)
     assert merged_outcomes([summed, {2: (5, 0, 0.0)}])[2] == (10, 5, 0.5)  # plus the in-process gateway's
     assert book.revision_outcomes("ep-other") == {}
+
+
+async def test_a_canarys_old_revision_is_kept_at_the_target(world: World) -> None:
+    ep = await _two(world, strategy="canary", canary_percent=50)
+    await _patch(world, ep, "server v2")
+    await world.settle(3)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["ready"]}
+    old = next(r for r in await world.store.live_replicas(ep) if r.generation == 1)
+    world.runtime.exit(old.id)  # an old replica dies while the canary holds
+    await world.settle(1)
+    world.clock.now += 60  # past the restart backoff
+    await world.settle(4)
+    assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["ready"]}
+    started = [r for r in await world.store.live_replicas(ep) if r.generation == 1 and r.id != old.id]
+    assert any(world.runtime.launches[r.id].command == ["server", "v1"] for r in started)  # the old spec

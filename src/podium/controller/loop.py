@@ -318,6 +318,8 @@ class Controller:
                 raise PodiumError("cannot build the replica's command from the spec")
             if await self.replicas.start(row, spec, work, p.start) < p.start and p.progress:
                 await self.rollouts.no_room(row)
+        if p.start_stable and await self.rollouts.refill(row, spec, p, self.replicas, self.catalog):
+            self.observer.busy = True  # a canary's old revision back at the target (rollout.py)
             self.observer.busy = True
             replicas = await self.store.live_replicas(row.id)  # with the new ones (or without a start that failed)
         await self._publish_and_state(row, spec, work, replicas, target, failed)

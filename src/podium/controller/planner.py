@@ -43,6 +43,8 @@ class Plan:
     delete_endpoint: bool = False  # deleting and nothing is left running
     waiting_for_backoff: bool = False  # wanted to start, but a crash backoff holds it
     rollback_to: int | None = None  # the rollout failed: make this revision (the one still serving) current
+    start_stable: int = 0  # a canary holds: replicas of the old revision to start (one ended, or scale-up)
+    stable: int | None = None  # that old revision (a canary is measured against it)
     progress: str | None = None  # a rollout under way: where it stands, for events and `endpoint get`
     reasons: list[str] = field(default_factory=list)
 
@@ -82,10 +84,18 @@ def plan(ep: EndpointInput, replicas: list[ReplicaInput], now: float) -> Plan:
         reasons.append(f"scale down {len(current)} -> {wanted}")
         current = [r for r in current if r not in excess]
 
-    drain += [r.replica_id for r in old if r.state != _READY]  # an old one still booting serves nobody
+    # An old one still booting serves nobody and goes, unless a canary holds: the old revision then keeps
+    # the target, and its replacements boot like any replica.
+    stable = max(r.generation for r in old_ready) if canary else None
+    kept = [r for r in old if r.state != _READY and r.generation == stable]
+    drain += [r.replica_id for r in old if r.state != _READY and r not in kept]
     new_ready = sum(1 for r in current if r.state == _READY)
+    refill = 0
     if canary:
-        leaving = old_ready[: max(0, len(old_ready) - target)]  # the old keep the target, no more
+        over = len(old_ready) + len(kept) - target  # the old keep the target, no more: booting ones go first
+        drain += [r.replica_id for r in kept[: max(0, over)]]
+        leaving = old_ready[: max(0, over - len(kept))]
+        refill = max(0, -over)
         budget = wanted - len(current)
     else:
         leaving, budget = rolling_moves(ep.rollout, target, len(current), new_ready, old_ready)
@@ -99,15 +109,19 @@ def plan(ep: EndpointInput, replicas: list[ReplicaInput], now: float) -> Plan:
 
     missing = min(target - len(current), budget)
     start, waiting = 0, False
-    if missing > 0 and not ep.failed:
+    if (missing > 0 or refill > 0) and not ep.failed:
         if now >= ep.backoff_until:
-            start = missing
-            reasons.append(f"start {missing} to reach {target}")
+            start = max(0, missing)
+            reasons.append(f"start {start} to reach {target}" + (f", {refill} of revision {stable}" if refill else ""))
         else:
-            waiting = True
+            waiting, refill = True, 0
             reasons.append(f"restart backoff: {ep.backoff_until - now:.1f}s left")
+    else:
+        refill = 0
     return Plan(
         start=start,
+        start_stable=refill,
+        stable=stable,
         drain=tuple(dict.fromkeys(drain)),
         waiting_for_backoff=waiting,
         progress=progress,

@@ -70,9 +70,12 @@ class ReplicaManager:
         kind_of = getattr(self.runtime, "kind", None)
         return str(kind_of(region)) if callable(kind_of) else self.runtime.name
 
-    async def start(self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int) -> int:
+    async def start(
+        self, row: EndpointRow, spec: EndpointSpec, work: Workload, count: int, generation: int | None = None
+    ) -> int:
         """Start up to `count` replicas; how many were started (fewer when GPUs ran out: a rollout then
-        goes one replica at a time)."""
+        goes one replica at a time). `generation`: the revision they run (default: the endpoint's; an
+        older one while a canary holds, its spec in `spec`)."""
         places = self.kind(spec.compute.region) == "ray"  # Ray assigns GPUs itself: no local pool
         for started in range(count):
             gpu_type = spec.compute.gpu_type
@@ -87,17 +90,19 @@ class ReplicaManager:
                     await self.store.update_endpoint(row.id, last_error=msg)
                     await self.store.add_event(row.id, "capacity", msg)
                 return started
-            await self._start_one(row, spec, work, gpus)
+            await self._start_one(row, spec, work, gpus, row.generation if generation is None else generation)
         return count
 
-    async def _start_one(self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...]) -> None:
+    async def _start_one(
+        self, row: EndpointRow, spec: EndpointSpec, work: Workload, gpus: tuple[int, ...], generation: int
+    ) -> None:
         rid = replica_id()
         now = self.clock()
         await self.store.add_replica(
             ReplicaRow(
                 id=rid,
                 endpoint_id=row.id,
-                generation=row.generation,
+                generation=generation,
                 state=ReplicaState.PENDING,
                 backend=self.kind(spec.compute.region),
                 gpus=",".join(map(str, gpus)),

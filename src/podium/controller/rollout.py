@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from podium.controller.launch import RecipeResolver, workload_of
 from podium.controller.planner import EndpointInput, Plan, ReplicaInput
+from podium.controller.replicas import ReplicaManager
 from podium.controller.rollout_rules import CanaryStats, RolloutInput
-from podium.core.errors import UnreadableSpec
+from podium.core.errors import PodiumError, UnreadableSpec
 from podium.core.specs import EndpointSpec, stored_spec
 from podium.core.states import ReplicaState
 from podium.services.revisions import replica_fields
@@ -162,6 +164,22 @@ class Rollouts:
             self._progress.pop(row.id, None)
             self.no_surge.discard(row.id)
         return done
+
+    async def refill(
+        self, row: EndpointRow, spec: EndpointSpec, p: Plan, replicas: ReplicaManager, catalog: RecipeResolver | None
+    ) -> bool:
+        """A canary holds and the old revision has fewer replicas than the target (one ended, or the
+        target grew): start them from that revision's spec. False when it cannot be read."""
+        back = None if p.stable is None else await self.store.revisions.get(row.id, p.stable)
+        if back is None or p.stable is None:
+            return False
+        try:
+            old = replica_fields(spec, stored_spec(back.spec_json))
+            work = workload_of(old, row.routing_key, catalog)
+        except (UnreadableSpec, PodiumError, ValueError) as exc:
+            log.warning("endpoint %s: revision %s cannot be started again: %s", row.id, p.stable, exc)
+            return False
+        return await replicas.start(row, old, work, p.start_stable, generation=p.stable) > 0
 
     def split(self, row: EndpointRow, spec: EndpointSpec) -> tuple[int, float] | None:
         """(revision, percent of requests) while the current revision is a canary not yet promoted."""
