@@ -142,14 +142,26 @@ class Batches:
             self._wake()
 
     async def finalize_due(self) -> None:
-        """Every open batch whose jobs are all finished: output + error files, final status."""
+        """Every open batch whose jobs are all finished: output + error files, final status. A batch
+        still running at the end of its completion window expires: what has not run never will."""
+        now = self._wall()
         for batch in await self.repo.open_batches():
+            expired = batch.status == "in_progress" and now >= batch.expires_at
+            if expired:
+                window = batch.completion_window
+                await self.jobs.cancel_batch(batch.id, now, f"the batch's completion window ({window}) ended")
             counts = await self.repo.job_counts(batch.id)
             if counts.get(QUEUED, 0) or counts.get(RUNNING, 0):
                 continue
-            await self._finalize(batch)
+            await self._finalize(batch, expired)
 
-    async def _finalize(self, batch: BatchRow) -> None:
+    async def purge(self, finished_before: float) -> None:
+        """The jobs of batches finished before `finished_before` (retention): their results are in the
+        batch's output and error files, which stay."""
+        for batch_id in await self.repo.finished_batches(finished_before):
+            await self.jobs.delete_batch_jobs(batch_id)
+
+    async def _finalize(self, batch: BatchRow, expired: bool = False) -> None:
         now = self._wall()
         output: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = list(json.loads(batch.invalid_lines or "[]"))
@@ -159,13 +171,19 @@ class Batches:
                 response = {"status_code": job.response_status, "request_id": job.id, "body": body}
                 output.append({"id": job.id, "custom_id": job.custom_id, "response": response, "error": None})
             else:
-                code = "batch_cancelled" if job.status == CANCELLED else "request_failed"
+                code = "request_failed"
+                if job.status == CANCELLED:
+                    code = "batch_expired" if expired else "batch_cancelled"
                 errors.append(error_record(job.custom_id, code, job.error or job.status))
         out_file = self._file(batch, "batch_output", output, now) if output else None
         err_file = self._file(batch, "batch_error", errors, now) if errors else None
         files = [f for f in (out_file, err_file) if f is not None]
         ok = sum(1 for o in output if 200 <= o["response"]["status_code"] < 300)
-        final = {"status": "cancelled", "cancelled_at": now} if batch.status == "cancelling" else {}
+        final: dict[str, object] = {}
+        if batch.status == "cancelling":
+            final = {"status": "cancelled", "cancelled_at": now}
+        elif expired:
+            final = {"status": "expired", "completed_at": None}
         await self.repo.close_batch(
             batch.id,
             files,

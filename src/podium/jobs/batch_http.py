@@ -67,7 +67,7 @@ async def batch_json(batches: Batches, row: BatchRow) -> dict[str, Any]:
         "finalizing_at": _ts(row.finalizing_at),
         "completed_at": _ts(row.completed_at),
         "failed_at": None,
-        "expired_at": None,
+        "expired_at": _ts(row.finalizing_at) if row.status == "expired" else None,
         "cancelling_at": _ts(row.cancelling_at),
         "cancelled_at": _ts(row.cancelled_at),
         "request_counts": await batches.live_counts(row),

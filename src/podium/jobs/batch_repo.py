@@ -56,6 +56,13 @@ class BatchRepo:
         async with self.session() as s:
             return list((await s.execute(select(BatchRow).where(BatchRow.status.in_(OPEN_BATCH)))).scalars())
 
+    async def finished_batches(self, before: float) -> list[str]:
+        """Batches finalised before `before` that still have job rows."""
+        has_jobs = select(JobRow.id).where(JobRow.batch_id == BatchRow.id).exists()
+        q = select(BatchRow.id).where(BatchRow.status.not_in(OPEN_BATCH), BatchRow.finalizing_at < before, has_jobs)
+        async with self.session() as s:
+            return list((await s.execute(q)).scalars())
+
     async def job_counts(self, batch_id: str) -> dict[str, int]:
         """status -> how many of the batch's jobs are in it."""
         q = select(JobRow.status, func.count()).where(JobRow.batch_id == batch_id).group_by(JobRow.status)

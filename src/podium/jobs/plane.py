@@ -6,6 +6,7 @@ non-relayed path of the data-plane port)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -73,7 +74,7 @@ def job_runner(
         tuning=plane.tuning,
         gateway_stats=gateway_stats,
         capacity=capacity,
-        hooks=[plane.batches.finalize_due],
+        hooks=[plane.batches.finalize_due, lambda: plane.batches.purge(time.time() - plane.tuning.retention_s)],
         pre_pass=pre_pass,
         wakeup=plane.wakeup,
     )

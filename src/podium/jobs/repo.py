@@ -202,12 +202,12 @@ class JobRepo:
                 row.status, row.finished_at, row.error = FAILED, now, reason
                 _webhook_due(row, now)
 
-    async def cancel_batch(self, batch_id: str, now: float) -> None:
+    async def cancel_batch(self, batch_id: str, now: float, reason: str = "the batch was cancelled") -> None:
         async with self.session.begin() as s:
             await s.execute(
                 update(JobRow)
                 .where(JobRow.batch_id == batch_id, JobRow.status.in_((QUEUED, RUNNING)))
-                .values(status=CANCELLED, finished_at=now, lock=None, error="the batch was cancelled")
+                .values(status=CANCELLED, finished_at=now, lock=None, error=reason)
             )
 
     async def recover(self, lock: str, now: float, stale_before: float | None, may_retry: Callable[[str], bool]) -> int:
