@@ -196,3 +196,23 @@ async def test_restart_keeps_uploads_resumable_and_removes_orphans(tmp_path: Pat
         assert done.status_code == 200, done.text
         assert done.json()["sha256"] == hashlib.sha256(data).hexdigest()
         assert read(done.json()["path"]) == data
+
+
+async def test_one_request_multipart_upload(real: Api) -> None:
+    """`curl -F file=@x.gguf -F name=N`: the same checks, one request (small files, e.g. adapters)."""
+    client, _, _ = real
+    data = gguf_bytes(pad=2000)
+    files = {"file": ("x.gguf", data, "application/octet-stream")}
+    sha = hashlib.sha256(data).hexdigest()
+    res = await client.post("/v0/models", data={"name": "form-base", "sha256": sha}, files=files)
+    assert res.status_code == 201 and res.json()["status"] == "ready" and res.json()["sha256"] == sha, res.text
+    lora = {"file": ("l.gguf", gguf_bytes(kind="adapter"), "application/octet-stream")}
+    res = await client.post("/v0/models", data={"name": "form-lora", "base": "form-base"}, files=lora)
+    assert res.status_code == 201 and res.json()["kind"] == "adapter", res.text
+    bad = await client.post("/v0/models", data={"name": "bad", "sha256": "0" * 64}, files=files)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "sha256"
+    nofile = await client.post("/v0/models", data={"name": "nofile"}, files={"other": ("a", b"x")})
+    assert nofile.status_code == 422
+    garbage = await client.post("/v0/models", content=b"{not json", headers={"content-type": "application/json"})
+    assert garbage.status_code == 422
+    assert [m["name"] for m in (await client.get("/v0/models")).json()["models"]] == ["form-base", "form-lora"]

@@ -3,7 +3,9 @@
 Upload: `POST /v0/models {"name", "size", "sha256"?, "base"?, "format"?}` opens an upload, then
 `PATCH /v0/models/{id}/content?offset=N` sends raw bytes (one chunk per request, in order; a 409
 names the offset to resume from), the last chunk completes it (sha256 and format checked) and the
-model appears in the templates. Or register without uploading: `{"name", "volume", "path"}` (a file
+model appears in the templates. A small file (under the listener's 64 MiB body limit, e.g. an
+adapter) may come in one multipart/form-data request instead (`file`, `name`, `base`, `sha256`,
+`format` parts), through the same checks. Or register without uploading: `{"name", "volume", "path"}` (a file
 or a Hugging Face directory on a named volume) or `{"name", "hub_id"}`. Thin: all rules live in
 podium.models.service.
 """
@@ -11,7 +13,9 @@ podium.models.service.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.datastructures import UploadFile
 
 from podium.api.deps import require
 from podium.core.errors import Invalid
@@ -20,6 +24,7 @@ from podium.models.table import UPLOADING, ModelRow
 from podium.models.wiring import model_service
 
 router = APIRouter(prefix="/v0/models", tags=["models"])
+FORM_CHUNK = 16 << 20  # a multipart upload is written in these pieces, as the CLI sends them
 
 
 class ModelCreate(BaseModel):
@@ -91,10 +96,57 @@ def out(row: ModelRow, routing_keys: list[str] | None = None) -> ModelOut:
     )
 
 
-@router.post("", status_code=201, response_model=ModelOut)
+_FORM_FIELDS = ("name", "base", "sha256", "format")
+_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": ModelCreate.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["name", "file"],
+                "properties": {
+                    **{k: {"type": "string"} for k in _FORM_FIELDS},
+                    "file": {"type": "string", "format": "binary"},
+                },
+            }
+        },
+    },
+}
+
+
+async def _create_body(request: Request) -> ModelCreate | tuple[ModelCreate, UploadFile]:
+    """JSON (open an upload, or register), or multipart/form-data with the file itself in one request
+    (`curl -F file=@lora.gguf -F name=N`): for files under the listener's body limit, e.g. adapters."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS))
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("file", "multipart uploads carry the weights in a `file` part")
+        fields = {k: v for k in _FORM_FIELDS if isinstance(v := form.get(k), str)}
+        return _validated({**fields, "size": upload.size or 0}), upload
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"not JSON: {exc}"}]) from exc
+    return _validated(data)
+
+
+def _validated(data: object) -> ModelCreate:
+    try:
+        return ModelCreate.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+
+
+@router.post("", status_code=201, response_model=ModelOut, openapi_extra={"requestBody": _CREATE_BODY})
 async def create_model(
-    body: ModelCreate, svc: ModelService = Depends(model_service), _: object = Depends(require("admin"))
+    request: Request, svc: ModelService = Depends(model_service), _: object = Depends(require("admin"))
 ) -> ModelOut:
+    parsed = await _create_body(request)
+    if isinstance(parsed, tuple):
+        return out(await _upload_form(svc, *parsed))
+    body = parsed
     if body.size is not None:
         return out(await svc.create_upload(NewUpload(body.name, body.size, body.sha256, body.base, body.format)))
     if body.volume is not None and body.path is not None:
@@ -103,6 +155,17 @@ async def create_model(
     if body.base is not None:
         raise Invalid("base", "a hub model is registered as a base model")
     return out(await svc.register_hub(body.name, body.hub_id, body.architecture))
+
+
+async def _upload_form(svc: ModelService, body: ModelCreate, upload: UploadFile) -> ModelRow:
+    """The one-request form: the same upload, fed from the spooled part in chunks (same checks)."""
+    assert body.size is not None
+    row = await svc.create_upload(NewUpload(body.name, body.size, body.sha256, body.base, body.format))
+    offset = 0
+    while chunk := await upload.read(FORM_CHUNK):
+        row = await svc.write_chunk(row.id, offset, chunk)
+        offset += len(chunk)
+    return row
 
 
 @router.patch("/{model_id}/content", response_model=ModelOut)
