@@ -4,8 +4,16 @@ controller's side is tests/controller/test_rollouts.py and tests/e2e/test_rollou
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from podium.core.specs import ContainerSource, EndpointSpec
+from podium.services.endpoints import EndpointService
+from podium.services.rollouts import RolloutService
+from podium.services.validation import SourceValidator
+from podium.store.db import migrate
 from podium.store.repos import Store
+from tests.conftest import free_port
+from tests.store.postgres import pg_bin, postgres_server
 
 Api = tuple[httpx.AsyncClient, Store, object]
 
@@ -105,3 +113,26 @@ async def test_a_secrets_new_version_is_a_new_revision_of_endpoints_reading_it(a
     assert revs["revision"] == 2
     assert revs["revisions"][0]["changes"] == ["container.env_secrets.K (key v2)"]
     assert (await client.get(f"/v0/endpoints/{pinned}/revisions")).json()["revision"] == 1
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries (initdb) here")
+async def test_revisions_and_rollback_on_postgres() -> None:
+    """Migration 0007 (with its backfill), numbering and the rollback's conditional switch on PostgreSQL."""
+    with postgres_server(free_port()) as url:
+        migrate(url)
+        store = Store(url)
+        try:
+            svc = EndpointService(store, lambda _=None: None, SourceValidator(None, "local"))
+            spec = EndpointSpec(name="pg", container=ContainerSource(command="v1"))
+            eid = (await svc.create(spec, "container")).record.row.id
+            current = (await svc.get(eid)).spec
+            await svc.update(eid, current.model_copy(update={"container": ContainerSource(command="v2")}))
+            rollouts = RolloutService(svc)
+            rec = await rollouts.rollback(eid, None)
+            assert rec.row.generation == 1 and rec.spec.container is not None and rec.spec.container.command == "v1"
+            assert not await store.revisions.switch(eid, 2, 1, rec.row.spec_json, ("retired", ""), ("x", "y"))
+            _, views = await rollouts.revisions(eid)
+            states = [(v.row.number, v.row.state, v.current) for v in views]
+            assert states == [(2, "retired", False), (1, "rolling", True)]
+        finally:
+            await store.close()
