@@ -192,7 +192,7 @@ def test_sync_requests_go_before_queued_jobs(stack: Podium) -> None:
     ep = create_fake(stack, "busy", "--max-concurrency", "1")
     stack.wait_state(ep["id"], "serving")
     jobs = [submit(stack, chat(ep["routing_key"], delay=0.4)) for _ in range(5)]
-    wait_job(stack, jobs[0], ("running",))
+    wait_job(stack, jobs[0], ("running", "succeeded"))  # the queue has started (a busy machine may poll late)
     started = time.monotonic()
     sync = httpx.post(
         f"{stack.url}/v1/chat/completions",
@@ -234,7 +234,7 @@ def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
         wait_job(stack, running, ("running",))
         queued = [submit(stack, chat(ep["routing_key"])) for _ in range(2)]
         full = h.post("/v1/chat/completions", json=chat(ep["routing_key"]), headers={"Prefer": "respond-async"})
-        assert full.status_code == 429, full.text
+        assert full.status_code == 429, [h.get(f"/jobs/{j}").json() for j in [running, *queued]]
         assert full.json()["error"]["code"] == "jobs_queue_full" and "max_queued" in full.json()["error"]["message"]
         assert int(full.headers["retry-after"]) >= 1
         for job_id in [running, *queued]:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from podium.core.stats import EndpointStats
+from podium.http.message import Request, Responder
 from podium.jobs.batch import Batches
 from podium.jobs.batch_http import batch_router
 from podium.jobs.batch_repo import BatchRepo
-from podium.jobs.dispatch import Dispatcher
+from podium.jobs.dispatch import Dispatcher, JobDispatcher, LocalDispatcher
 from podium.jobs.http import jobs_router
 from podium.jobs.intake import StoreIntake
 from podium.jobs.policy import JobPolicies
@@ -61,16 +62,25 @@ def job_runner(
     plane: JobsPlane,
     admin_token: str,
     *,
-    gateway_url: Callable[[], str | None],
+    gateway_url: Callable[[], str | None] | None = None,
+    local: Callable[[Request, Responder], Awaitable[None]] | None = None,
     gateway_stats: Callable[[], Mapping[str, EndpointStats]],
     capacity: Callable[[str], int],
     pre_pass: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> JobRunner:
+    """`local`: the in-process gateway's `handle` (role all: jobs replayed without loopback HTTP); else
+    `gateway_url`: a gateway to replay them through over HTTP."""
+    dispatcher: JobDispatcher
+    if local is not None:
+        dispatcher = LocalDispatcher(local, admin_token)
+    else:
+        assert gateway_url is not None, "a local gateway or a gateway URL"
+        dispatcher = Dispatcher(gateway_url, admin_token)
     return JobRunner(
         plane.store,
         plane.repo,
         plane.policies,
-        Dispatcher(gateway_url, admin_token),
+        dispatcher,
         tuning=plane.tuning,
         gateway_stats=gateway_stats,
         capacity=capacity,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from podium.core.stats import EndpointStats
-from podium.jobs.dispatch import Dispatcher, Retry
+from podium.jobs.dispatch import JobDispatcher, Retry
 from podium.jobs.policy import JobPolicies, policy_of
 from podium.jobs.repo import Backlog, JobRepo, Outcome
 from podium.jobs.tables import FAILED, JobRow
@@ -42,7 +42,7 @@ class JobRunner:
         store: Store,
         repo: JobRepo,
         policies: JobPolicies,
-        dispatcher: Dispatcher,
+        dispatcher: JobDispatcher,
         *,
         tuning: JobsTuning,
         gateway_stats: Callable[[], Mapping[str, EndpointStats]],

@@ -19,7 +19,7 @@ from podium.gateway.app import Gateway
 from podium.gateway.server import serve
 from podium.http.server import serve_app
 from podium.jobs.internal import jobs_internal_router
-from podium.jobs.plane import job_runner, jobs_plane, loopback_url, mount_jobs, remote_runner
+from podium.jobs.plane import job_runner, jobs_plane, mount_jobs, remote_runner
 from podium.jobs.remote import RemoteIntake, forward_router
 from podium.jobs.runner import JobRunner
 from podium.roles.adapters import SyncWrites, TokenPublisher
@@ -68,9 +68,8 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     wakes: asyncio.Queue[str] = asyncio.Queue()  # the gateway's wake-ups, for the autoscaler built after it
     jobs = jobs_plane(base.store)  # `Prefer: respond-async` requests are queued here (docs/jobs.md)
     gateway = Gateway(wake=wakes.put_nowait, jobs=jobs.intake)
-    own_url = loopback_url(settings)
-    runner = job_runner(
-        jobs, admin_token, gateway_url=lambda: own_url, gateway_stats=gateway.stats, capacity=gateway.capacity
+    runner = job_runner(  # jobs replayed through this gateway in-process (same slots, no loopback HTTP)
+        jobs, admin_token, local=gateway.handle, gateway_stats=gateway.stats, capacity=gateway.capacity
     )
     publisher = FanOut(gateway, book)
     loop = control_loop(
