@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +14,20 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import PYTHON
-from tests.e2e.conftest import ADMIN, Podium, create_fake
+from tests.conftest import PYTHON, free_port
+from tests.e2e.conftest import ADMIN, Podium, assert_no_replicas_left, create_fake, start_podium, stop_podium
+
+
+@pytest.fixture(scope="module")
+def podium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podium]:
+    """One `podium up` for the module (each test uses its own endpoint): a stack boots in 2-6 s here."""
+    p = start_podium(tmp_path_factory.mktemp("rollouts") / "data", free_port())
+    try:
+        yield p
+    finally:
+        stop_podium(p)
+        assert_no_replicas_left(p.mark)
+
 
 STREAM_CHUNK_DELAY = 0.05  # a stream lasts ~0.2 s: many are in flight when a replica starts draining
 
