@@ -25,7 +25,6 @@ from podium.jobs.remote import CachedStats, StoreCapacity
 from podium.jobs.repo import JobRepo
 from podium.jobs.runner import JobRunner
 from podium.jobs.tuning import JobsTuning
-from podium.settings import Settings
 from podium.store.db import sqlite_path
 from podium.store.repos import Store
 
@@ -94,12 +93,6 @@ def mount_jobs(app: FastAPI, plane: JobsPlane, runner: JobRunner) -> None:
     """`/jobs`, `/v1/files`, `/v1/batches` on the app that serves the port's non-relayed paths."""
     app.include_router(jobs_router(plane.store, plane.repo, runner.cancel_local))
     app.include_router(batch_router(plane.store, plane.batch_repo, plane.batches, plane.tuning.max_file_bytes))
-
-
-def loopback_url(settings: Settings) -> str:
-    """This process's own listener, for replaying jobs through its in-process gateway."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
 
 
 def remote_runner(
