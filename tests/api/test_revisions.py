@@ -30,6 +30,7 @@ async def test_replica_changes_make_revisions_and_scaling_does_not(api: Api) -> 
     ep = await _create(client)
     assert (await client.patch(f"/v0/endpoints/{ep}", json={"scaling": {"max_replicas": 3}})).status_code == 200
     assert (await client.patch(f"/v0/endpoints/{ep}", json={"name": "renamed", "description": "d"})).status_code == 200
+    assert (await client.patch(f"/v0/endpoints/{ep}", json={"routing": {"policy": "prefix-cache"}})).status_code == 200
     r = await client.patch(f"/v0/endpoints/{ep}", json={"container": {"command": "server v2", "env": {"A": "2"}}})
     assert r.status_code == 200 and r.json()["status"]["revision"] == 2
     revs = (await client.get(f"/v0/endpoints/{ep}/revisions")).json()

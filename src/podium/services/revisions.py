@@ -17,7 +17,7 @@ from podium.store.revisions import CANARY, ROLLING, RevisionRow
 # Fields that only change what the control plane, gateway or autoscaler do: editing them makes no new
 # revision and restarts no replica (renaming a dedicated endpoint must not reload a 70B model), and a
 # rollback leaves them as they are.
-NO_REVISION = frozenset({"name", "description", "enabled", "scaling", "auth", "rollout", "jobs"})
+NO_REVISION = frozenset({"name", "description", "enabled", "scaling", "auth", "rollout", "jobs", "routing"})
 
 # Nested blocks whose changed keys are named one by one ("container.image", "compute.gpu_count").
 _DETAILED = {"container", "compute", "template"}
