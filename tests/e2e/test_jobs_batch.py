@@ -76,6 +76,9 @@ def test_batch_of_100_with_a_malformed_line(stack: Podium) -> None:
     codes = {e["error"]["code"] for e in errors}
     assert codes == {"invalid_json", "model_not_found"}, errors
     assert "line 51" in next(e for e in errors if e["error"]["code"] == "invalid_json")["error"]["message"]
+    assert c.files.delete(upload.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        c.files.retrieve(upload.id)
     print(f"batch of 100 through the fake worker: {elapsed:.2f} s ({100 / elapsed:.0f} jobs/s)")
 
 

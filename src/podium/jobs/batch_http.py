@@ -142,6 +142,14 @@ def batch_router(store: Store, repo: BatchRepo, batches: Batches, max_file_bytes
             return row
         return Response(row.content, media_type="application/octet-stream")
 
+    @router.delete("/v1/files/{file_id}")
+    async def delete_file(request: Request, file_id: str) -> Any:
+        row = await own_file(request, file_id)
+        if isinstance(row, JSONResponse):
+            return row
+        await repo.delete_file(row.id)
+        return {"id": row.id, "object": "file", "deleted": True}
+
     @router.post("/v1/batches")
     async def create_batch(request: Request, spec: BatchCreate) -> Any:
         file = await own_file(request, spec.input_file_id)

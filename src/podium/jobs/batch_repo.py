@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from podium.jobs.tables import BatchRow, FileRow, JobRow
@@ -23,6 +23,10 @@ class BatchRepo:
     async def get_file(self, file_id: str) -> FileRow | None:
         async with self.session() as s:
             return await s.get(FileRow, file_id)
+
+    async def delete_file(self, file_id: str) -> None:
+        async with self.session.begin() as s:
+            await s.execute(delete(FileRow).where(FileRow.id == file_id))
 
     async def files(self, token: str | None, admin: bool, limit: int) -> list[FileRow]:
         q = select(FileRow).order_by(FileRow.created_at.desc()).limit(limit)
