@@ -85,6 +85,7 @@ class JobRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` (or cancelled: the lease was lost). Running jobs are cut on the way out; their rows
         stay `running` under this lock, and the next runner's term recovers them."""
+        self.lock = "run-" + secrets.token_hex(8)  # one per term: jobs cut when the last term ended are recovered
         await self._refresh_policies()
         recovered = await self.repo.recover(self.lock, self._wall(), None, self.policies.may_retry)
         if recovered:
