@@ -199,3 +199,21 @@ async def test_a_canarys_old_revision_is_kept_at_the_target(world: World) -> Non
     assert await _by_revision(world, ep) == {1: ["ready", "ready"], 2: ["ready"]}
     started = [r for r in await world.store.live_replicas(ep) if r.generation == 1 and r.id != old.id]
     assert any(world.runtime.launches[r.id].command == ["server", "v1"] for r in started)  # the old spec
+
+
+async def test_a_gpu_count_patch_rolls_and_goes_one_at_a_time_without_a_free_gpu(world: World) -> None:
+    ep = await world.create(min_replicas=1, gpu_type="h100", gpu_count=1)
+    await world.settle(3)
+    (old,) = await world.store.live_replicas(ep)
+    current = (await world.endpoints.get(ep)).spec
+    bigger = current.compute.model_copy(update={"gpu_count": 2})  # one GPU is free, the surge replica needs 2
+    await world.endpoints.update(ep, current.model_copy(update={"compute": bigger}))
+    for _ in range(10):
+        await world.settle(1)
+        if await _by_revision(world, ep) == {2: ["ready"]}:
+            break
+    (new,) = await world.store.live_replicas(ep)
+    assert new.generation == 2 and new.gpus == "0,1" and old.id in world.runtime.stopped
+    kinds = [(e.kind, e.message) for e in await world.store.events(ep)]
+    assert any(k == "rollout" and "one replica at a time" in m for k, m in kinds)
+    assert (await world.store.revisions.get(ep, 2)).changes == "compute.gpu_count"  # type: ignore[union-attr]
