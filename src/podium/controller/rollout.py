@@ -27,8 +27,8 @@ from podium.store.tables import EndpointRow, ReplicaRow
 log = logging.getLogger("podium.controller")
 
 
-# endpoint id -> {revision: (requests, 5xx, mean latency s)}: the in-process gateway's counts
-# (Gateway.revision_outcomes; set by roles/processes.py). None: no canary error judging.
+# endpoint id -> {revision: (requests, 5xx, mean latency s)}: the gateways' counts, the in-process one's
+# and the remote ones' summed (set by roles/processes.py). None: no canary error judging.
 Outcomes = Callable[[str], dict[int, tuple[int, int, float]]]
 SAVE_OUTCOMES_EVERY_S = 2.0  # a canary's counts are written to its revisions this often (shown side by side)
 
