@@ -54,6 +54,13 @@ def test_engine_queue_scales_out_and_tokens_are_metered(podium: Podium) -> None:
 
     engine = wait_for("the first replica's engine sample in status", first_engine)
     assert (engine["engine"], engine["waiting"], engine["kv_cache_usage"]) == ("vllm", 9, 0.5)
+
+    def both_engines() -> dict | None:
+        load = status()["engine"]
+        return load if load and load["replicas"] == 2 else None
+
+    load = wait_for("both engines in the endpoint's load", both_engines)
+    assert load["waiting"] == 9 and load["kv_cache_max"] == 0.5
     metrics = httpx.get(f"{podium.url}/metrics").text
     assert f'podium_engine_requests_waiting{{endpoint="{ep["id"]}",replica="{first["id"]}",engine="vllm"}} 9' in metrics
 

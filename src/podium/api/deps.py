@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from podium.autoscaler.context import Decision
 from podium.catalog import Catalog
 from podium.core.errors import PodiumError
+from podium.core.stats import EngineLoad
 from podium.runtime.base import RuntimeBackend
 from podium.services.control_plane import ControlPlane
 from podium.services.endpoints import EndpointService
@@ -24,6 +25,7 @@ class Decisions(Protocol):
 
     def last_decision(self, endpoint_id: str) -> Decision | None: ...
     def replica_engine(self, replica_id: str) -> dict[str, Any] | None: ...
+    def endpoint_engine(self, endpoint_id: str) -> EngineLoad | None: ...
 
 
 @dataclass

@@ -26,6 +26,17 @@ class EngineOut(Out):
     scraped_at: float
 
 
+class EngineLoadOut(Out):
+    """The endpoint's engines together (ready replicas with a fresh sample): what the kv-cache and
+    engine-queue scale policies read."""
+
+    replicas: int
+    waiting: float
+    running: float
+    kv_cache_avg: float | None
+    kv_cache_max: float | None
+
+
 class InstanceOut(Out):
     """`public_ip` carries the port too (`127.0.0.1:20001`): the serverless document's recipe is
     `curl http://<public_ip>/v1/chat/completions`, and on one machine every replica has its own port,
@@ -67,6 +78,7 @@ class StatusOut(Out):
     live_replicas: int
     desired_replicas: int  # the autoscaler's decision, within [min, max]; 0 when stopped
     autoscaler_reason: str  # why it decided so (e.g. "queue delay 2.3s > 2s")
+    engine: EngineLoadOut | None = None  # the replicas' engine metrics together, where the controller runs here
     billable: bool  # at least one replica holds resources
     url: str
     urls: dict[str, str]

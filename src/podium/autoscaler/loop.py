@@ -100,6 +100,10 @@ class Autoscaler:
         """The replica's latest engine sample (for `endpoint get`), when engine metrics are scraped here."""
         return self._replica_engine(replica_id) if self._replica_engine is not None else None
 
+    def endpoint_engine(self, endpoint_id: str) -> EngineLoad | None:
+        """The endpoint's engines together, as the policies read them (for `endpoint get`)."""
+        return self._engine(endpoint_id) if self._engine is not None else None
+
     def last_decision(self, endpoint_id: str) -> Decision | None:
         """The latest decision and its reason, for `endpoint get` (None before the first tick)."""
         return self._decisions.get(endpoint_id)

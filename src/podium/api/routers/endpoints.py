@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import ValidationError
 
 from podium.api.deps import Services, data_plane_urls, require, services
-from podium.api.schemas import EndpointOut, EndpointsOut, EngineOut, EventOut, EventsOut, deep_merge, endpoint_out
+from podium.api.schemas import (
+    EndpointOut,
+    EndpointsOut,
+    EngineLoadOut,
+    EngineOut,
+    EventOut,
+    EventsOut,
+    deep_merge,
+    endpoint_out,
+)
 from podium.core.errors import Invalid, plain
 from podium.core.specs import EndpointSpec
 from podium.services.tokens import Principal
@@ -37,6 +47,8 @@ def live_decision(out: EndpointOut, svc: Services) -> EndpointOut:
     if decision is not None:
         out.status.autoscaler_reason = decision.reason
     if svc.decisions is not None:  # engine metrics scraped by the controller in this process
+        load = svc.decisions.endpoint_engine(out.id)
+        out.status.engine = EngineLoadOut(**dataclasses.asdict(load)) if load is not None else None
         for inst in out.status.instances:
             engine = svc.decisions.replica_engine(inst.id)
             inst.engine = EngineOut(**engine) if engine is not None else None
