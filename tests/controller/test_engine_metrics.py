@@ -167,3 +167,20 @@ async def test_gateway_avoids_a_replica_with_a_long_engine_queue() -> None:
     assert lease is not None and lease.replica.replica_id == "rep-a"
     pool.update(replace(r, engine_busy=()))
     assert pool.try_reserve() is not None
+
+
+async def test_controller_role_serves_the_engine_gauges(workers: tuple[FakeWorker, FakeWorker]) -> None:
+    from types import SimpleNamespace
+
+    from podium.roles.processes import _engine_metrics
+
+    a, _ = workers
+    await set_engine(a, waiting=3)
+    watch = EngineWatch(FakeGateway())
+    watch.set_route(route(("rep-a", address(a))))
+    await watch.scrape_once()
+    handler = _engine_metrics(SimpleNamespace(engine=watch))  # type: ignore[arg-type]
+    resp = await handler()
+    assert resp.media_type.startswith("text/plain; version=0.0.4")
+    assert b'podium_engine_requests_waiting{endpoint="ep-1",replica="rep-a",engine="vllm"} 3' in resp.body
+    await watch.close()
