@@ -85,7 +85,9 @@ class ScalePolicy(Strict):
         kind, _, value = text.partition("=")
         known = ", ".join(k.value for k in ScalePolicyKind)
         if not value:
-            raise ValueError("scale policy must look like queue-delay=SECONDS or request-count=N")
+            raise ValueError(
+                "scale policy must look like queue-delay=SECONDS, request-count=N, kv-cache=SHARE or engine-queue=N"
+            )
         if kind.strip() not in {k.value for k in ScalePolicyKind}:
             raise ValueError(f"unknown scale policy {kind.strip()!r}; policies: {known}")
         try:
