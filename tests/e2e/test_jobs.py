@@ -1,10 +1,15 @@
 """Async jobs on a real `podium up`: `Prefer: respond-async` -> 202 + Location, the job runs through the
 gateway on a fake-worker replica, GET /jobs/{id} shows it; listing, access (another token's job is
 404), cancel (queued never starts, running is cut), webhooks (a failing receiver is retried), sync
-requests served before queued jobs. One stack for the module: each test uses its own endpoint."""
+requests served before queued jobs, a job waking an endpoint at zero, the per-endpoint bound. And the
+OpenAI Batch API driven by the official `openai` client unchanged: a batch of 100 requests (plus a
+malformed line and an unknown model, which go to the error file while the rest runs), cancel, 413,
+404s. One stack for the module (its start and stop are most of the time): each test has its own
+endpoint."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -13,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import free_port
@@ -171,7 +177,7 @@ def worker_requests(p: Podium, app_name: str) -> int:
 
 
 def test_cancel_queued_never_starts_and_running_is_cut(stack: Podium) -> None:
-    ep = create_fake(stack, "cancels", "--max-concurrency", "1")
+    ep = create_fake(stack, "cancels", "--max-concurrency", "1", "--max-replicas", "1")
     stack.wait_state(ep["id"], "serving")
     running = submit(stack, chat(ep["routing_key"], delay=5))
     wait_job(stack, running, ("running",))
@@ -189,26 +195,27 @@ def test_cancel_queued_never_starts_and_running_is_cut(stack: Podium) -> None:
 
 
 def test_sync_requests_go_before_queued_jobs(stack: Podium) -> None:
-    ep = create_fake(stack, "busy", "--max-concurrency", "1")
+    ep = create_fake(stack, "busy", "--max-concurrency", "1", "--max-replicas", "1")
     stack.wait_state(ep["id"], "serving")
     jobs = [submit(stack, chat(ep["routing_key"], delay=0.4)) for _ in range(5)]
     wait_job(stack, jobs[0], ("running", "succeeded"))  # the queue has started (a busy machine may poll late)
-    started = time.monotonic()
+    sent = time.time()
     sync = httpx.post(
         f"{stack.url}/v1/chat/completions",
         json=chat(ep["routing_key"]),
         headers={"Authorization": f"Bearer {ADMIN}"},
         timeout=30,
     )
-    took = time.monotonic() - started
+    done = time.time()
     assert sync.status_code == 200
-    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5) as h:
-        unfinished = [j for j in jobs if h.get(f"/jobs/{j}").json()["status"] in ("queued", "running")]
-    # the sync request waited for at most the one job holding the slot, not for the queue behind it
-    assert took < 1.5, took
-    assert len(unfinished) >= 3, unfinished
-    for j in jobs:
-        assert wait_job(stack, j, ("succeeded", "failed"))["status"] == "succeeded"
+    rows = [wait_job(stack, j, ("succeeded", "failed")) for j in jobs]
+    assert [r["status"] for r in rows] == ["succeeded"] * 5
+    # no job that started once the sync request was waiting got the slot before it: it waited at most
+    # for the job holding the slot, never for the queue behind it (0.1 s: its way to the gateway)
+    overtook = [r["id"] for r in rows if r["started_at"] > sent + 0.1 and r["finished_at"] < done]
+    assert overtook == [], (sent, done, rows)
+    assert sum(r["finished_at"] > done for r in rows) >= 2  # and jobs were still queued behind it
+    assert done - sent < 0.4 * 2 + 1.0  # one job's time, and slack for a busy machine
 
 
 def test_a_job_wakes_an_endpoint_at_zero(stack: Podium) -> None:
@@ -220,11 +227,26 @@ def test_a_job_wakes_an_endpoint_at_zero(stack: Podium) -> None:
     assert stack.wait_state(ep["id"], "serving")["status"]["state"] == "serving"
 
 
+def test_a_backlog_of_jobs_scales_the_endpoint_out(stack: Podium) -> None:
+    """Jobs use the replicas' slots and count as demand (tests/jobs/test_runner_stats.py): a busy endpoint
+    with jobs waiting grows to its max_replicas."""
+    ep = create_fake(stack, "crowded", "--max-concurrency", "1", "--max-replicas", "2")
+    stack.wait_state(ep["id"], "serving")
+    jobs = [submit(stack, chat(ep["routing_key"], delay=0.5)) for _ in range(8)]
+    deadline = time.monotonic() + 20
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5) as h:
+        while len(h.get(f"/v0/endpoints/{ep['id']}").json()["status"]["instances"]) < 2:
+            assert time.monotonic() < deadline, "queued jobs never scaled the endpoint out"
+            time.sleep(0.05)
+        for job_id in jobs:
+            h.post(f"/jobs/{job_id}/cancel")
+
+
 def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
     body = {
         "name": "bounded",
         "container": {"command": fake_worker_command(), "port": 8000, "env": {"PODIUM_TEST_MARK": stack.mark}},
-        "scaling": {"max_concurrency": 1},
+        "scaling": {"max_concurrency": 1, "max_replicas": 1},  # one slot: queued jobs would scale it out
         "jobs": {"max_queued": 2},
     }
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as h:
@@ -246,3 +268,88 @@ def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
         ep_after = h.get(f"/v0/endpoints/{ep['id']}").json()
         assert ep_after["spec"]["jobs"]["max_queued"] == 5
         assert [i["id"] for i in ep_after["status"]["instances"]] == replicas
+
+
+def client(p: Podium) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{p.url}/v1", api_key=ADMIN, max_retries=0)
+
+
+def line(custom_id: str, model: str, delay: float = 0.0) -> bytes:
+    body = {"model": model, "messages": [{"role": "user", "content": custom_id}], "fake_delay": delay}
+    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}).encode()
+
+
+def wait_batch(c: openai.OpenAI, batch_id: str, statuses: tuple[str, ...], timeout: float = 60) -> openai.types.Batch:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = c.batches.retrieve(batch_id)
+        if batch.status in statuses:
+            return batch
+        assert time.monotonic() < deadline, f"batch never reached {statuses}: {batch}"
+        time.sleep(0.1)
+
+
+def test_batch_of_100_with_a_malformed_line(stack: Podium) -> None:
+    ep = create_fake(stack, "batched")
+    stack.wait_state(ep["id"], "serving")
+    c = client(stack)
+    lines = [line(f"req-{i}", ep["routing_key"]) for i in range(100)]
+    lines.insert(50, b'{"custom_id": "broken", "method": "POST", "url": ')  # malformed JSON
+    lines.append(line("nowhere", "no-such-model"))
+    upload = c.files.create(file=("requests.jsonl", io.BytesIO(b"\n".join(lines) + b"\n")), purpose="batch")
+    assert upload.purpose == "batch" and upload.bytes > 0
+    assert c.files.retrieve(upload.id).filename == "requests.jsonl"
+
+    started = time.monotonic()
+    batch = c.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert batch.status == "in_progress" and batch.request_counts is not None
+    done = wait_batch(c, batch.id, ("completed", "failed"))
+    elapsed = time.monotonic() - started
+    assert done.status == "completed", done
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (102, 100, 2)
+    assert batch.id in {b.id for b in c.batches.list(limit=10).data}
+
+    assert done.output_file_id and done.error_file_id
+    output = [json.loads(x) for x in c.files.content(done.output_file_id).text.splitlines()]
+    assert sorted(o["custom_id"] for o in output) == sorted(f"req-{i}" for i in range(100))
+    assert all(o["response"]["status_code"] == 200 and o["error"] is None for o in output)
+    assert output[0]["response"]["body"]["choices"][0]["message"]["content"]
+    errors = [json.loads(x) for x in c.files.content(done.error_file_id).text.splitlines()]
+    codes = {e["error"]["code"] for e in errors}
+    assert codes == {"invalid_json", "model_not_found"}, errors
+    assert "line 51" in next(e for e in errors if e["error"]["code"] == "invalid_json")["error"]["message"]
+    assert c.files.delete(upload.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        c.files.retrieve(upload.id)
+    print(f"batch of 100 through the fake worker: {elapsed:.2f} s ({100 / elapsed:.0f} jobs/s)")
+
+
+def test_cancel_a_batch(stack: Podium) -> None:
+    ep = create_fake(stack, "slow-batch", "--max-concurrency", "1", "--max-replicas", "1")
+    stack.wait_state(ep["id"], "serving")
+    c = client(stack)
+    content = b"\n".join(line(f"r{i}", ep["routing_key"], delay=0.3) for i in range(20))
+    upload = c.files.create(file=("slow.jsonl", io.BytesIO(content)), purpose="batch")
+    batch = c.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
+    cancelling = c.batches.cancel(batch.id)
+    assert cancelling.status in ("cancelling", "cancelled")
+    done = wait_batch(c, batch.id, ("cancelled",), timeout=20)
+    assert done.request_counts is not None and done.request_counts.completed < 20
+    assert done.error_file_id
+    errors = [json.loads(x) for x in c.files.content(done.error_file_id).text.splitlines()]
+    assert errors and all(e["error"]["code"] == "batch_cancelled" for e in errors)
+
+
+def test_batch_bad_input(stack: Podium) -> None:
+    c = client(stack)
+    with pytest.raises(openai.APIStatusError) as too_big:
+        c.files.create(file=("big.jsonl", io.BytesIO(b"x" * (49 * 1024 * 1024))), purpose="batch")
+    assert too_big.value.status_code == 413
+    with pytest.raises(openai.NotFoundError):
+        c.batches.retrieve("batch-000000000000000000000000")
+    with pytest.raises(openai.NotFoundError):
+        c.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h")
+    anonymous = openai.OpenAI(base_url=f"{stack.url}/v1", api_key="not-a-token", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.batches.list()

@@ -27,7 +27,7 @@ def endpoint(p: Podium, name: str, retry: bool) -> dict:
     body = {
         "name": name,
         "container": {"command": fake_worker_command(), "port": 8000, "env": {"PODIUM_TEST_MARK": p.mark}},
-        "scaling": {"max_concurrency": 1},
+        "scaling": {"max_concurrency": 1, "max_replicas": 1},
         "jobs": {"retry_running": retry},
     }
     with httpx.Client(base_url=p.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as h:

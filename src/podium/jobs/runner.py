@@ -153,8 +153,12 @@ class JobRunner:
         if entry is not None:
             entry[1].cancel()
 
-    async def _dispatch(self) -> None:
+    async def refresh_backlog(self) -> None:
+        """Re-read the queued jobs per endpoint (what `stats` reports and `_dispatch` starts from)."""
         self._backlog = await self.repo.backlog()
+
+    async def _dispatch(self) -> None:
+        await self.refresh_backlog()
         if not self._backlog:
             return
         stats = self._gateway_stats()
