@@ -1,0 +1,1 @@
+"""Your own weights: a registry of uploaded or registered models and LoRA adapters (docs/models.md)."""
