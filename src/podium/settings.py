@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium.http.limits import HttpLimits
+from podium.jobs.tuning import JobsTuning
 
 
 def default_data_dir() -> Path:
@@ -43,6 +44,7 @@ class Settings:
     region: str | None = None  # role gateway: serve only this region's endpoints (None: every region)
     controller: ControllerTuning = field(default_factory=ControllerTuning)
     http: HttpLimits = field(default_factory=HttpLimits)  # per-request sizes and head deadline (listener)
+    jobs: JobsTuning = field(default_factory=JobsTuning)  # async jobs: retention, bounds, webhooks (docs/jobs.md)
     model_store: Path | None = None  # PODIUM_MODEL_STORE: uploaded weights (default <data_dir>/models)
     model_quota_bytes: int | None = None  # PODIUM_MODEL_QUOTA (e.g. 200Gi): most bytes of uploads; None: no limit
 

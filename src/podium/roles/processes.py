@@ -66,7 +66,7 @@ async def run_all(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     base = foundation(settings)
     book = RouteBook(admin_token)
     wakes: asyncio.Queue[str] = asyncio.Queue()  # the gateway's wake-ups, for the autoscaler built after it
-    jobs = jobs_plane(base.store)  # `Prefer: respond-async` requests are queued here (docs/jobs.md)
+    jobs = jobs_plane(base.store, settings.jobs)  # `Prefer: respond-async` requests are queued here (docs/jobs.md)
     gateway = Gateway(wake=wakes.put_nowait, jobs=jobs.intake)
     runner = job_runner(  # jobs replayed through this gateway in-process (same slots, no loopback HTTP)
         jobs, admin_token, local=gateway.handle, gateway_stats=gateway.stats, capacity=gateway.capacity
@@ -124,7 +124,7 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
     wait to take over (`_lead`)."""
     base = foundation(settings)
     book = RouteBook(admin_token)
-    jobs = jobs_plane(base.store)  # the queue; gateways submit to /internal/v0/jobs (docs/jobs.md, "Roles")
+    jobs = jobs_plane(base.store, settings.jobs)  # the queue; gateways submit to /internal/v0/jobs (docs/jobs.md)
     runner = remote_runner(jobs, admin_token, book.stats, lambda: [g["url"] for g in book.describe()])
     loop = control_loop(settings, base, book, [book.stats, local_stats(runner.stats)], usage=[book.token_usage])
     loop.controller.rollouts.outcomes = book.revision_outcomes  # a canary is judged by the gateways' counts
