@@ -1,10 +1,12 @@
-"""The queue on PostgreSQL: the jobs migration applies, and runners racing for one endpoint's queue on
-separate connections each get disjoint jobs (every job claimed exactly once). Skipped where no
-PostgreSQL server binaries are installed (CI installs them)."""
+"""The queue on PostgreSQL: the jobs migration applies, runners racing for one endpoint's queue on
+separate connections each get disjoint jobs (every job claimed exactly once), and a batch is finalised,
+expired and purged with the same SQL. Skipped where no PostgreSQL server binaries are installed (CI
+installs them)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -13,6 +15,7 @@ from podium.jobs.tables import SUCCEEDED
 from podium.store.db import migrate
 from podium.store.repos import Store
 from tests.conftest import free_port
+from tests.jobs.test_batch import Clock, make, request
 from tests.jobs.test_repo import job
 from tests.store.postgres import pg_bin, postgres_server
 
@@ -43,3 +46,26 @@ async def test_racing_runners_claim_each_job_once() -> None:
         finally:
             for s in stores:
                 await s.close()
+
+
+async def test_a_batch_on_postgres_is_finalised_expired_and_purged() -> None:
+    with postgres_server(free_port()) as url:
+        migrate(url)
+        store = Store(url)
+        try:
+            clock = Clock()
+            batches, jobs, repo, batch_id = await make(store, clock, [request("a"), b"oops", request("b")])
+            [first] = await jobs.claim("ep-a", "run-1", clock.now)
+            await jobs.finish(first.id, "run-1", Outcome(SUCCEEDED, 200, "application/json", b"{}"), clock.now)
+            clock.now += 24 * 3600  # the window ends with "b" still queued
+            await batches.finalize_due()
+            done = await repo.get_batch(batch_id)
+            assert done is not None and done.status == "expired" and done.output_file_id and done.error_file_id
+            errors = await repo.get_file(done.error_file_id)
+            assert errors is not None
+            codes = sorted(json.loads(x)["error"]["code"] for x in errors.content.splitlines())
+            assert codes == ["batch_expired", "invalid_json"]
+            await batches.purge(finished_before=clock.now + 1)
+            assert await jobs.of_batch(batch_id) == []
+        finally:
+            await store.close()
