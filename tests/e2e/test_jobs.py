@@ -256,7 +256,10 @@ def test_queued_jobs_are_bounded_per_endpoint(stack: Podium) -> None:
         wait_job(stack, running, ("running",))
         queued = [submit(stack, chat(ep["routing_key"])) for _ in range(2)]
         full = h.post("/v1/chat/completions", json=chat(ep["routing_key"]), headers={"Prefer": "respond-async"})
-        assert full.status_code == 429, [h.get(f"/jobs/{j}").json() for j in [running, *queued]]
+        states = [
+            (j["status"], j["attempts"], j["error"]) for j in (h.get(f"/jobs/{i}").json() for i in [running, *queued])
+        ]
+        assert full.status_code == 429, states
         assert full.json()["error"]["code"] == "jobs_queue_full" and "max_queued" in full.json()["error"]["message"]
         assert int(full.headers["retry-after"]) >= 1
         for job_id in [running, *queued]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from podium.gateway.admission import Admitted
 from podium.gateway.auth import bearer_token
 from podium.gateway.errors import JSON_HEADERS, GatewayError
 from podium.http.message import Headers, Request
-from podium.jobs.policy import JobPolicies
+from podium.jobs.policy import JobPolicies, policy_of
 from podium.jobs.repo import JobRepo, QueueFull
 from podium.jobs.tables import QUEUED, JobRow
 
@@ -93,8 +93,11 @@ class StoreIntake:
         policies: JobPolicies,
         wake_runner: Callable[[], None],
         wall_clock: Callable[[], float] = time.time,
+        spec_of: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
+        """`spec_of(endpoint_id)`: the stored spec JSON, for an endpoint the policies do not know yet."""
         self.repo, self.policies, self._wake, self._wall = repo, policies, wake_runner, wall_clock
+        self._spec_of = spec_of
 
     async def submit(self, admitted: Admitted, request: Request) -> tuple[int, Headers, bytes]:
         return await self.submit_job(submission(admitted, request))
@@ -114,6 +117,10 @@ class StoreIntake:
             webhook_url=sub.webhook_url,
             webhook_attempts="[]",
         )
+        if self._spec_of is not None and not self.policies.known(sub.endpoint_id):
+            spec = await self._spec_of(sub.endpoint_id)
+            if spec is not None:
+                self.policies.put(sub.endpoint_id, policy_of(spec))
         try:
             await self.repo.submit(row, self.policies.bound(sub.endpoint_id))
         except QueueFull as full:

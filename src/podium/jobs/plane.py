@@ -53,7 +53,12 @@ def jobs_plane(store: Store, tuning: JobsTuning | None = None) -> JobsPlane:
 
     batch_repo = BatchRepo(store.session)
     batches = Batches(repo, batch_repo, endpoint_of, wakeup.set)
-    intake = StoreIntake(repo, policies, wakeup.set)
+
+    async def spec_of(endpoint_id: str) -> str | None:
+        row = await store.get_endpoint(endpoint_id)
+        return None if row is None else row.spec_json
+
+    intake = StoreIntake(repo, policies, wakeup.set, spec_of=spec_of)
     return JobsPlane(store, repo, policies, intake, tuning, batch_repo, batches, wakeup)
 
 

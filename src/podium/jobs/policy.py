@@ -1,7 +1,8 @@
 """Each endpoint's job policy (spec `jobs: {retry_running, max_queued}`), read from the stored specs.
 
 The runner refreshes it every few seconds from the endpoints it lists anyway; the intake reads the
-bound from it on each submit without a query. An endpoint not known yet gets the server's defaults."""
+bound from it on each submit without a query, and reads an endpoint it does not know yet (created since
+the last refresh) from the store once. A changed policy applies within a refresh (1-5 s)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ class JobPolicies:
 
     def replace(self, policies: dict[str, JobPolicy]) -> None:
         self._by_endpoint = policies
+
+    def known(self, endpoint_id: str) -> bool:
+        return endpoint_id in self._by_endpoint
+
+    def put(self, endpoint_id: str, policy: JobPolicy) -> None:
+        """One endpoint's policy, read when a submit finds it unknown (created since the last refresh)."""
+        self._by_endpoint = {**self._by_endpoint, endpoint_id: policy}
 
     def get(self, endpoint_id: str) -> JobPolicy:
         return self._by_endpoint.get(endpoint_id) or JobPolicy()

@@ -31,7 +31,10 @@ from podium.jobs.webhook import Webhooks
 from podium.store.repos import Store
 
 log = logging.getLogger("podium.jobs")
-HOUSEKEEPING_S = 1.0
+HOUSEKEEPING_S = 1.0  # recover, expire, finalise batches: while busy
+IDLE_HOUSEKEEPING_S = 5.0  # and when nothing has been queued or run for RECENT_S
+IDLE_TICK_S = 2.0  # the queue's poll when idle (a submit or cancel in this process wakes the runner at once)
+RECENT_S = 5.0
 WEBHOOK_POLL_S = 0.2
 RETRY_BACKOFF_S = 0.5  # after a dispatch that did not reach a replica, the endpoint rests this long
 
@@ -68,6 +71,7 @@ class JobRunner:
         self._resting: dict[str, float] = {}  # endpoint id -> monotonic time it may be dispatched to again
         self._backlog: dict[str, Backlog] = {}
         self._outcomes: list[tuple[str, Outcome, float]] = []  # finished, not yet written (next pass)
+        self._next_webhooks = 0.0
 
     def wake(self) -> None:
         """A job was submitted or cancelled in this process: look at the queue now."""
@@ -90,29 +94,30 @@ class JobRunner:
         recovered = await self.repo.recover(self.lock, self._wall(), None, self.policies.may_retry)
         if recovered:
             log.warning("jobs: %d job(s) were running when the last runner stopped: recovered", recovered)
-        next_housekeeping = next_heartbeat = next_webhooks = self._clock()
+        next_housekeeping = next_heartbeat = busy_until = self._next_webhooks = self._clock()
         try:
             while not stop.is_set():
                 now = self._clock()
+                if self._backlog or self._running or self._outcomes or self._delivering:
+                    busy_until = now + RECENT_S
+                busy = now < busy_until  # idle: poll the store about once a second, not 20 times
                 if now >= next_housekeeping:
-                    next_housekeeping = now + HOUSEKEEPING_S
+                    next_housekeeping = now + (HOUSEKEEPING_S if busy else IDLE_HOUSEKEEPING_S)
                     await self._guard(self._housekeeping())
                 if now >= next_heartbeat:
                     next_heartbeat = now + self.tuning.heartbeat_s
                     await self._guard(self._heartbeat())
                 await self._guard(self._flush())
-                for refresh in self._pre_pass:
-                    await self._guard(refresh())
                 await self._guard(self._dispatch())
-                if now >= next_webhooks:
-                    next_webhooks = now + WEBHOOK_POLL_S
+                if now >= self._next_webhooks:  # due deliveries: often while busy, with housekeeping when idle
+                    self._next_webhooks = now + (WEBHOOK_POLL_S if busy else IDLE_HOUSEKEEPING_S)
                     await self._guard(self._webhooks())
                 # a burst of submits or finishes is handled in one pass: a few writes per pass, not per
                 # job, so the intake's INSERTs rarely wait for SQLite's write lock
                 await asyncio.sleep(self.tuning.min_gap_s)
                 self._wakeup.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.tuning.tick_s)
+                    await asyncio.wait_for(self._wakeup.wait(), self.tuning.tick_s if busy else IDLE_TICK_S)
         finally:
             await self._cancel_all()
 
@@ -152,6 +157,8 @@ class JobRunner:
         entry = self._running.pop(job_id, None)
         if entry is not None:
             entry[1].cancel()
+        self._next_webhooks = 0.0  # its webhook (if any) is due now
+        self._wakeup.set()
 
     async def refresh_backlog(self) -> None:
         """Re-read the queued jobs per endpoint (what `stats` reports and `_dispatch` starts from)."""
@@ -161,6 +168,8 @@ class JobRunner:
         await self.refresh_backlog()
         if not self._backlog:
             return
+        for refresh in self._pre_pass:  # split roles: the gateways' stats, the store's slots
+            await self._guard(refresh())
         stats = self._gateway_stats()
         now, wall = self._clock(), self._wall()
         for eid, backlog in self._backlog.items():
