@@ -288,6 +288,7 @@ class FastInsert:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints (fsync) stay on the async driver's threads
             self._conn = conn
         return self._conn
 
