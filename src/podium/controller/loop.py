@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from podium.controller.failures import FailureBook
 from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
 from podium.controller.observe import Observer
@@ -55,15 +56,16 @@ class Controller:
         self.replicas = ReplicaManager(
             store, runtime, gateway, tuning, gpus or GpuPool({}), refs or NoReferences(), clock, on_change=self.hint
         )
+        self.failures = FailureBook(store, tuning, clock, self.replicas, self.hint)  # crash counts, backoff
         self.observer = Observer(
             store,
             runtime,
             tuning,
             clock,
-            on_ready=self._on_ready,
-            on_failed=self._on_failed,
+            on_ready=self.failures.on_ready,
+            on_failed=self.failures.on_failed,
             prober=prober,
-            on_stable=self._on_stable,
+            on_stable=self.failures.on_stable,
         )
         self._wake = asyncio.Event()
         self._published: dict[str, EndpointRoute] = {}  # endpoint -> the route last handed to the gateway
@@ -117,13 +119,13 @@ class Controller:
                 if self.replicas.unreachable:
                     raise RuntimeUnavailable(self.replicas.unreachable)
                 if down is not None:
-                    await self._runtime_back(down)
+                    await self.failures.runtime_back(down, lambda row: self._region_of(row) in self.regions.down)
                     down, tries = None, 0
             except RuntimeUnavailable as exc:
                 self.replicas.unreachable = None
                 if not (down is None and self.adopted and await self._region_outage()):
                     tries += 1
-                    down = await self._runtime_down(str(exc), down)
+                    down = await self.failures.runtime_down(str(exc), down)
                     self._tick_done(self.ticks)
                     with contextlib.suppress(asyncio.TimeoutError):  # hints do not shorten the wait
                         await asyncio.wait_for(stop.wait(), backoff_delay(tries, self.tuning.backoff_base_s, 5.0))
@@ -136,25 +138,6 @@ class Controller:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
-
-    async def _runtime_down(self, reason: str, before: str | None) -> str:
-        """The runtime is unreachable: one log line per outage (not per try); the reason as last_error
-        and an event on every endpoint, once per distinct reason. Returns the reason to remember."""
-        if before is None:
-            log.warning("runtime unreachable, retrying with backoff: %s", reason)
-        for row in await self.store.list_endpoints():
-            if row.last_error != reason:
-                await self.store.update_endpoint(
-                    row.id, last_error=reason, updated_at=row.updated_at, event=("runtime_unavailable", reason)
-                )
-        return reason
-
-    async def _runtime_back(self, reason: str) -> None:
-        log.warning("runtime reachable again")
-        for row in await self.store.list_endpoints():
-            if row.last_error == reason and self._region_of(row) not in self.regions.down:  # theirs: still down
-                back = ("runtime_available", "runtime reachable again")
-                await self.store.update_endpoint(row.id, last_error=None, updated_at=row.updated_at, event=back)
 
     async def _region_outage(self) -> bool:
         """A tick met RuntimeUnavailable: is it one region's (others answer), not the whole runtime's?"""
@@ -356,7 +339,7 @@ class Controller:
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
         route = route_of(row, spec, work, ready, {r.id: r.generation for r in replicas}, self.rollouts.split(row, spec))
         if not ready and route.enabled:
-            failure, retry_at = await self._start_failure(row, replicas, failed)
+            failure, retry_at = await self.failures.start_failure(row, replicas, failed)
             route = replace(route, failure=failure, failure_retry_at=retry_at)
         if self._published.get(row.id) != route:
             self.gateway.set_route(route)
@@ -369,51 +352,6 @@ class Controller:
     def _unpublish(self, endpoint_id: str) -> None:
         self.gateway.remove_route(endpoint_id)
         self._published.pop(endpoint_id, None)
-
-    async def _start_failure(
-        self, row: EndpointRow, live: list[ReplicaRow], failed: bool
-    ) -> tuple[str | None, float | None]:
-        """Why requests to an endpoint with no ready replica should fail now rather than be held: it has
-        failed (the controller gave up), or its latest start failed and no other is under way (a bad
-        command or a missing image fails the same way next time). (None, None) when holding may help.
-        The second value is the wall-clock time of the next try, for the gateway's Retry-After."""
-        if row.consecutive_failures == 0 or not row.last_error:
-            return None, None
-        if failed:
-            return f"failed after {row.consecutive_failures} failed starts: {row.last_error}", None
-        if live:
-            return None, None  # a start is under way: it may succeed
-        history = await self.store.replicas_of([row.id], include_ended=True)
-        latest = history[-1] if history else None  # ordered by created_at
-        if latest is None or latest.state != ReplicaState.FAILED or latest.ready_at is not None:
-            return None, None  # it crashed after serving: its replacement is worth waiting for
-        return f"its latest start failed, retrying: {row.last_error}", row.backoff_until  # fixed: no republish per tick
-
-    async def _on_ready(self, replica: ReplicaRow, took_s: float) -> None:
-        # The crash count stays until the replica proves stable (_on_stable): one that dies on its
-        # first request must add up to a crash loop, not restart forever looking `serving`.
-        await self.store.update_endpoint(replica.endpoint_id, backoff_until=0.0, last_error=None)
-        self.hint(replica.endpoint_id)
-
-    async def _on_stable(self, replica: ReplicaRow) -> None:
-        row = await self.store.get_endpoint(replica.endpoint_id)
-        if row is not None and row.consecutive_failures:
-            await self.store.update_endpoint(row.id, consecutive_failures=0)
-
-    async def _on_failed(self, replica: ReplicaRow, reason: str, counts_as_crash: bool) -> None:
-        self.replicas.release(replica)
-        row = await self.store.get_endpoint(replica.endpoint_id)
-        if row is None:
-            return
-        failures = row.consecutive_failures + (1 if counts_as_crash else 0)
-        delay = backoff_delay(failures, self.tuning.backoff_base_s, self.tuning.backoff_max_s)
-        await self.store.update_endpoint(
-            row.id, consecutive_failures=failures, backoff_until=self.clock() + delay, last_error=reason
-        )
-        if failures >= self.tuning.max_failures:
-            what = "crash loop" if replica.ready_at is not None else "failed starts"
-            await self.store.add_event(row.id, "failed", f"giving up after {failures} in a row ({what}): {reason}")
-        self.hint(row.id)
 
     async def _unadopted_replicas(self) -> set[str]:
         if not self.regions.unadopted:
