@@ -69,7 +69,7 @@ class Controller:
         )
         self._wake = asyncio.Event()
         self._published: dict[str, EndpointRoute] = {}  # endpoint -> the route last handed to the gateway
-        self._specs: dict[str, tuple[str, EndpointSpec, Workload | None]] = {}
+        self._specs: dict[str, tuple[tuple[str, int], EndpointSpec, Workload | None]] = {}
         self.ticks = 0  # ticks started
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (tick number, resolved when it ends)
         self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
@@ -254,14 +254,15 @@ class Controller:
 
     def _parsed(self, row: EndpointRow) -> tuple[EndpointSpec, Workload | None]:
         """Spec and its runnable form (None: the catalog cannot resolve it), cached by the spec's JSON
-        text: ticks run every 50 ms while replicas boot, and a recipe lookup need not run every time."""
+        text: ticks run every 50 ms while replicas boot, and a recipe lookup need not run every time.
+        And by the revision: one with the same spec (an adapter of its model registered) resolves anew."""
         cached = self._specs.get(row.id)
-        if cached is None or cached[0] != row.spec_json:
+        if cached is None or cached[0] != (row.spec_json, row.generation):
             spec = stored_spec(row.spec_json)  # UnreadableSpec: see _unreadable
             work = None
             with contextlib.suppress(PodiumError):
                 work = workload_of(spec, row.routing_key, self.catalog)
-            cached = (row.spec_json, spec, work)
+            cached = ((row.spec_json, row.generation), spec, work)
             self._specs[row.id] = cached
         return cached[1], cached[2]
 
@@ -303,7 +304,6 @@ class Controller:
                 await self.rollouts.no_room(row)
         if p.start_stable and await self.rollouts.refill(row, spec, p, self.replicas, self.catalog):
             self.observer.busy = True  # a canary's old revision back at the target (rollout.py)
-            self.observer.busy = True
             replicas = await self.store.live_replicas(row.id)  # with the new ones (or without a start that failed)
         await self._publish_and_state(row, spec, work, replicas, target, failed)
 
@@ -337,7 +337,8 @@ class Controller:
         and record the state the replicas imply."""
         leaving = self.replicas.draining  # out of routing now, even before their DRAINING state is written
         ready = [(r.id, r.address or "") for r in replicas if r.state == ReplicaState.READY and r.id not in leaving]
-        route = route_of(row, spec, work, ready, {r.id: r.generation for r in replicas}, self.rollouts.split(row, spec))
+        revs = {r.id: r.generation for r in replicas}
+        route = route_of(row, spec, work, ready, revs, self.rollouts.split(row, spec), self._published.get(row.id))
         if not ready and route.enabled:
             failure, retry_at = await self.failures.start_failure(row, replicas, failed)
             route = replace(route, failure=failure, failure_retry_at=retry_at)
@@ -359,6 +360,12 @@ class Controller:
         rows = {row.id: row for row in await self.store.list_endpoints()}
         live = await self.store.live_replicas()
         return {r.id for r in live if self._region_of(rows.get(r.endpoint_id)) in self.regions.unadopted}
+
+    async def leave(self) -> None:
+        """Handing off (SIGTERM of a leader on a shared database): act no more, stop nothing; the replicas
+        keep running and their rows stay live, so the next leader adopts them unrestarted."""
+        await self.replicas.abandon()
+        await self.observer.close()
 
     async def shutdown(self) -> None:
         """SIGTERM of `podium up`: stop every replica; desired state stays, so a restart brings them back.

@@ -159,10 +159,16 @@ class LeaderLease:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.resign()
+
+    async def resign(self) -> None:
+        """Stop contending; if leading, step down and release the row at once, so a successor takes it at
+        its next acquire (ttl/3) instead of waiting out the ttl. Call it only once the work has stopped."""
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+            self._loop_task = None
         if self.is_leader:
             self.step_down("shutting down")
             with contextlib.suppress(Exception):
@@ -191,6 +197,36 @@ class LeaderLease:
             if not worker.cancelled():
                 worker.result()
                 return
+
+    async def lead_until(
+        self,
+        stop: asyncio.Event,
+        work: Callable[[], Awaitable[None]],
+        *,
+        grace_s: float = 3.0,
+        nudge: Callable[[], None] | None = None,
+    ) -> None:
+        """`lead(work)` until `stop`, then hand off (a rolling restart of the controllers): the term's work
+        gets `grace_s` to end by itself (it watches `stop`; `nudge` wakes it, so a tick in progress
+        finishes rather than being cut), is cancelled past that, and only then is the lease released.
+        The work decides what happens to what it runs; the lease only guarantees no overlap."""
+        leading = asyncio.ensure_future(self.lead(work))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not leading.done() and self.is_leader:
+                if nudge is not None:
+                    nudge()
+                await asyncio.wait({leading}, timeout=grace_s)
+        finally:
+            stopping.cancel()
+            if not leading.done():
+                leading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await leading
+            await self.resign()
+        if not leading.cancelled():
+            leading.result()
 
 
 class LeaderLocator:

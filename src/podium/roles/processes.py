@@ -150,11 +150,12 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
         else:
             lease = LeaderLease(base.store.leases, holder_id(), settings.advertise_url or settings.base_url)
             _leader_only(app, lease)
-            async with lease:
-                work = _until(stop, lease.lead(lambda: _control(loop, book, tokens_pub, stop, runner)))
+            async with lease:  # on stop: the term ends, the lease is released at once (a standby leads)
+                control = lambda: _control(loop, book, tokens_pub, stop, runner)  # noqa: E731
+                work = lease.lead_until(stop, control, nudge=loop.controller.hint)
                 await _run(settings, stop, started, listener, work, watch_nodes(base, stop))
-    finally:
-        await loop.controller.shutdown()
+    finally:  # one controller: stop the replicas (like `podium up`); several: the next leader adopts them
+        await (loop.controller.shutdown() if settings.database_url is None else loop.controller.leave())
         await book.close()
         await base.store.close()
 
