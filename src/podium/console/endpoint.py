@@ -14,6 +14,7 @@ from podium.api.schemas import masked
 from podium.console.charts import charts_from, record_sample
 from podium.console.frame import frame, replicas_table, tab_context
 from podium.console.layout import is_admin, login_page, page, principal_of, state_badge
+from podium.console.revisions import revision_summary
 from podium.core.errors import PodiumError
 from podium.runtime.base import RuntimeUnavailable
 from podium.services.endpoints import EndpointRecord
@@ -45,12 +46,13 @@ async def overview(endpoint_id: str, request: Request, svc: Services = Depends(s
     spec_json = escape(masked(rec.spec, reveal_env=is_admin(principal)).model_dump_json(indent=2))
     r = rec.row
     inner = (
-        (
+        f'<div id="ep-revision" aria-live="polite">{revision_summary(rec, svc.decisions)}</div>'
+        + (
             f"<p>Autoscaler wants {r.desired_replicas} replica(s): {escape(r.desired_reason or '')}</p>"
             if r.desired_replicas is not None
             else ""
         )
-        + f'<h2>Replicas</h2><div id="ep-replicas" aria-live="polite">{replicas_table(rec)}</div>'
+        + f'<h2>Replicas</h2><div id="ep-replicas" aria-live="polite">{replicas_table(rec, svc.decisions)}</div>'
         "<h2>Events</h2><div class='table-wrap'><table><tr><th scope=col>Time</th><th scope=col>Kind</th>"
         f"<th scope=col>Message</th></tr>{evs}</table></div><h2>Spec</h2><pre>{spec_json}</pre>"
     )
@@ -68,7 +70,11 @@ async def live(
         rec = await svc.endpoints.get(endpoint_id)
     except PodiumError as exc:
         return JSONResponse({"error": exc.message}, status_code=404)
-    parts = {"ep-state": state_badge(rec.state), "ep-replicas": replicas_table(rec)}
+    parts = {
+        "ep-state": state_badge(rec.state),
+        "ep-replicas": replicas_table(rec, svc.decisions),
+        "ep-revision": revision_summary(rec, svc.decisions),
+    }
     # every open endpoint tab samples the metrics, so the charts tab opens on a history, not a blank
     history = await record_sample(request, svc, rec)
     if charts:

@@ -4,6 +4,7 @@ and the replicas table, which the live fragment refreshes."""
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -14,7 +15,14 @@ from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
 from podium.services.tokens import Principal
 
-TABS = (("", "Overview"), ("/charts", "Charts"), ("/logs", "Logs"), ("/playground", "Playground"))
+TABS = (
+    ("", "Overview"),
+    ("/revisions", "Revisions"),
+    ("/jobs", "Jobs"),
+    ("/charts", "Charts"),
+    ("/logs", "Logs"),
+    ("/playground", "Playground"),
+)
 
 
 async def tab_context(
@@ -63,15 +71,32 @@ def actions(endpoint_id: str, enabled: bool) -> str:
     return f'<p>{start}{stop}<a class="button secondary" href="/console/endpoints/{eid}/confirm/delete">Delete…</a></p>'
 
 
-def replicas_table(rec: EndpointRecord) -> str:
+def replicas_table(rec: EndpointRecord, decisions: Any = None) -> str:
+    """`decisions`: the autoscaler in this process (`Services.decisions`), whose engine scrapes give
+    each replica's waiting / running / KV cache; None (split roles, tests) shows a dash."""
     rows = "".join(
-        f"<tr><td><code>{escape(x.id)}</code></td><td>{state_badge(x.state)}</td><td>{escape(x.address or '')}"
-        f"</td><td>{escape(x.gpus or '-')}</td><td>{escape(x.detail or '')[:200]}</td></tr>"
+        f"<tr><td><code>{escape(x.id)}</code></td><td>{state_badge(x.state)}</td><td>{x.generation}</td>"
+        f"<td>{escape(x.address or '')}</td><td>{escape(x.gpus or '-')}</td>"
+        f"<td>{engine_cell(decisions.replica_engine(x.id) if decisions is not None else None)}</td>"
+        f"<td>{escape(x.detail or '')[:200]}</td></tr>"
         for x in rec.replicas
     )
     if not rows:
         return "<p class='muted'>No replicas running.</p>"
     return (
-        "<div class='table-wrap'><table><tr><th scope=col>Id</th><th scope=col>State</th><th scope=col>Address</th>"
-        f"<th scope=col>GPUs</th><th scope=col>Detail</th></tr>{rows}</table></div>"
+        "<div class='table-wrap'><table><tr><th scope=col>Id</th><th scope=col>State</th><th scope=col>Revision</th>"
+        "<th scope=col>Address</th><th scope=col>GPUs</th><th scope=col>Engine</th><th scope=col>Detail</th></tr>"
+        f"{rows}</table></div>"
+    )
+
+
+def engine_cell(engine: dict[str, Any] | None) -> str:
+    """One replica's engine as its /metrics said: requests waiting and running, KV cache in use."""
+    if not engine:
+        return "-"
+    kv = engine.get("kv_cache_usage")
+    kv_text = f", KV cache {float(kv) * 100:.0f}%" if kv is not None else ""
+    return (
+        f"{escape(str(engine.get('engine', '')))}: {float(engine.get('waiting', 0)):g} waiting, "
+        f"{float(engine.get('running', 0)):g} running{kv_text}"
     )

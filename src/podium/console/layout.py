@@ -25,6 +25,7 @@ _SIGNED_IN_NAV = (
     ("/console/tokens", "Tokens"),
     ("/console/secrets", "Secrets"),
     ("/console/volumes", "Volumes"),
+    ("/console/models", "Models"),
     ("/console/usage", "Usage"),
     ("/v0/docs", "API"),
 )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from podium.api.deps import Services, services
-from podium.console import charts, endpoint, playground, resources
+from podium.console import charts, endpoint, jobs, models, playground, resources, revisions
 from podium.console.layout import COOKIE, is_admin, login_page, page, principal_of, state_badge
 from podium.core.errors import PodiumError
 from podium.services.endpoints import EndpointRecord
@@ -19,7 +19,15 @@ from podium.services.endpoints import EndpointRecord
 __all__ = ["COOKIE", "login_page", "page", "principal_of", "router"]
 
 router = APIRouter(include_in_schema=False)
-for _sub in (endpoint.router, charts.router, playground.router, resources.router):
+for _sub in (
+    endpoint.router,
+    revisions.router,
+    jobs.router,
+    models.router,
+    charts.router,
+    playground.router,
+    resources.router,
+):
     router.include_router(_sub)
 
 
@@ -97,14 +105,30 @@ async def usagepage(request: Request, svc: Services = Depends(services)) -> Resp
     rep = await UsageService(svc.endpoints.store).report(since=time.time() - 86400)
     rows = "".join(
         f"<tr><td>{escape(e.name)} <code>{escape(e.endpoint_id)}</code></td><td>{e.running_replicas}</td>"
-        f"<td>{e.replica_seconds / 3600:.3f}</td><td>{e.gpu_seconds / 3600:.3f}</td></tr>"
+        f"<td>{e.replica_seconds / 3600:.3f}</td><td>{e.gpu_seconds / 3600:.3f}</td>"
+        f"<td>{e.prompt_tokens}</td><td>{e.completion_tokens}</td></tr>"
         for e in rep.endpoints
+    )
+    names = {e.endpoint_id: e.name for e in rep.endpoints}
+    callers = "".join(
+        f"<tr><td>{escape(t.token_name)}</td><td>{escape(names.get(t.endpoint_id, t.endpoint_id))}</td>"
+        f"<td>{t.prompt_tokens}</td><td>{t.completion_tokens}</td></tr>"
+        for t in rep.tokens
+    )
+    per_token = (
+        "<h2>Tokens per API token</h2><div class='table-wrap'><table><tr><th scope=col>API token</th>"
+        "<th scope=col>Endpoint</th><th scope=col>Prompt tokens</th><th scope=col>Completion tokens</th></tr>"
+        f"{callers}</table></div>"
+        if callers
+        else ""
     )
     return page(
         "Usage",
         "<h1>Usage, last 24 h</h1><div class='table-wrap'><table><tr><th scope=col>Endpoint</th>"
-        "<th scope=col>Running</th><th scope=col>Replica-hours</th><th scope=col>GPU-hours</th></tr>"
-        f"{rows}</table></div>",
+        "<th scope=col>Running</th><th scope=col>Replica-hours</th><th scope=col>GPU-hours</th>"
+        "<th scope=col>Prompt tokens</th><th scope=col>Completion tokens</th></tr>"
+        f"{rows}</table></div><p>Tokens: {rep.prompt_tokens} prompt, {rep.completion_tokens} completion.</p>"
+        f"{per_token}",
     )
 
 
