@@ -118,11 +118,14 @@ async def test_adapter_upload_keys_and_delete_rules(real: Api, tmp_path: Path) -
     ep = (await client.post("/v0/dedicated_endpoints", json={"name": "b", "model_name": "acme/base"})).json()
     got = (await client.get(f"/v0/models/{lora.json()['id']}")).json()
     assert got["routing_keys"] == [f"{ep['routing_key']}:acme-pirate"]
-    assert (await client.delete(f"/v0/models/{lora.json()['id']}")).status_code == 409  # loaded there
-    late = await client.post("/v0/models", json={"name": "late", "size": 10, "base": "acme/base"})
-    assert late.status_code == 409 and "before deploying" in late.text
-    await store.delete_endpoint(ep["endpoint_id"])  # as the controller does once its replicas ended
     base_id = (await client.get("/v0/models")).json()["models"][0]["id"]
+    assert (await client.delete(f"/v0/models/{base_id}")).status_code == 409  # deployed
+    late = await upload(client, "late", gguf_bytes(kind="adapter", pad=10), base="acme/base")
+    assert late.status_code == 200, late.text  # a deployed base: its endpoint rolls instead of a 409
+    revs = (await client.get(f"/v0/endpoints/{ep['endpoint_id']}/revisions")).json()["revisions"]
+    assert (revs[0]["number"], revs[0]["changes"]) == (2, ["adapters (+late)"]), revs
+    assert (await client.delete(f"/v0/models/{late.json()['id']}")).status_code == 200  # rolled out, then gone
+    await store.delete_endpoint(ep["endpoint_id"])  # as the controller does once its replicas ended
     refused = await client.delete(f"/v0/models/{base_id}")
     assert refused.status_code == 409 and "adapters (acme/pirate)" in refused.text
     assert (await client.delete(f"/v0/models/{lora.json()['id']}")).status_code == 200

@@ -200,9 +200,10 @@ def route_of(
     ready: list[tuple[str, str]],
     revisions: Mapping[str, int] | None = None,
     canary: tuple[int, float] | None = None,
+    previous: EndpointRoute | None = None,
 ) -> EndpointRoute:
     """`revisions`: replica id -> the revision it runs; `canary`: (revision, percent of requests) while a
-    canary holds (gateway/balancer.py splits requests by it)."""
+    canary holds (gateway/balancer.py splits requests by it); `previous`: the route published last."""
     revs = revisions or {}
     served = work.served_model_name if work else None
     s = spec.scaling
@@ -223,5 +224,21 @@ def route_of(
         routing_policy=spec.routing.resolved(spec.template is not None).value,
         canary_revision=canary[0] if canary else None,
         canary_percent=canary[1] if canary else 0.0,
-        adapters=tuple((adapter_routing_key(row.routing_key, a), a) for a in work.adapters) if work else (),
+        adapters=_adapters(row, work, ready, revs, previous),
     )
+
+
+def _adapters(
+    row: EndpointRow,
+    work: Workload | None,
+    ready: list[tuple[str, str]],
+    revs: Mapping[str, int],
+    previous: EndpointRoute | None,
+) -> tuple[tuple[str, str], ...]:
+    """The adapters' (routing key, served name). While replicas of an older revision still serve, an
+    adapter the previous route lacked stays out: those replicas started before it was registered and
+    would answer its requests with the base model (docs/models.md). One that went leaves at once."""
+    keys = tuple((adapter_routing_key(row.routing_key, a), a) for a in work.adapters) if work else ()
+    if previous is not None and any(revs.get(rid, row.generation) != row.generation for rid, _ in ready):
+        keys = tuple(k for k in keys if k in previous.adapters)
+    return keys

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import or_, select, update
 
 from podium.catalog.custom import Adapter, CustomModel
@@ -53,7 +54,8 @@ class ModelService:
     """`deployments(name)`: (endpoint id, routing key) of the endpoints that deploy a model;
     `volume_dir(name)`: a volume's directory; `on_change(models)`: gives the catalog the ready models
     after every change; `is_template(name)`: a shipped or operator template has that name (a model
-    may not shadow it)."""
+    may not shadow it); `roll(base, change)`: a new revision of each endpoint that deploys `base`, so
+    its replicas roll to load (or drop) an adapter — the endpoints rolled."""
 
     def __init__(
         self,
@@ -64,7 +66,9 @@ class ModelService:
         on_change: Callable[[list[CustomModel]], None],
         quota_bytes: int | None = None,
         is_template: Callable[[str], bool] = lambda _: False,
+        roll: Callable[[str, str], Awaitable[list[str]]] | None = None,
     ) -> None:
+        self.roll = roll
         self.is_template = is_template
         self.store = store
         self.files = files
@@ -177,6 +181,7 @@ class ModelService:
             raise
         await self._set(model_id, status=READY, sha256=digest, path=str(path), **_facts(facts), updated_at=time.time())
         await self.sync_catalog()
+        await self._roll_base(row.base, f"+{row.name}")
         return await self.get(model_id)
 
     # --- registrations (no upload) ------------------------------------------------------------
@@ -218,12 +223,23 @@ class ModelService:
         )
         await self._add(row)
         await self.sync_catalog()
+        await self._roll_base(base, f"+{name}")
         return row
 
     # --- delete, recovery, catalog --------------------------------------------------------------
 
     async def delete(self, key: str) -> ModelRow:
+        """A deployed base is a 409. An adapter of a deployed base goes at once: its row first (the
+        catalog drops it), then each endpoint of the base rolls to a revision without it (its routing
+        key leaves the route with that revision), then its file."""
         row = await self.get(key)
+        if row.status == READY and row.base is not None and self.roll is not None:
+            async with self.store.session() as s, s.begin():
+                await s.execute(sa_delete(ModelRow).where(ModelRow.id == row.id))
+            await self.sync_catalog()
+            await self._roll_base(row.base, f"-{row.name}")
+            await self._drop(row.id)
+            return row
         if row.status == READY:
             users = await self.users(row.base or row.name)
             if users:
@@ -267,9 +283,13 @@ class ModelService:
             b = next((r for r in rows if r.name == base), None)
             if b is None or b.status != READY or b.base is not None:
                 raise Invalid("base", f"{base!r} is not a ready base model (see `podium model list`)")
-            users = await self.users(base)
-            if users:  # replicas load adapters at start: a running one would lack it yet route to it
-                raise Conflict(f"base {base} is deployed ({', '.join(users)}): add adapters before deploying it")
+            # a deployed base is fine: replicas load adapters at start, so its endpoints roll to a new
+            # revision once the adapter is ready (_roll_base), and its key is routed after the rollout
+
+    async def _roll_base(self, base: str | None, change: str) -> None:
+        """An adapter of `base` came or went: the endpoints that deploy it roll (docs/models.md)."""
+        if base is not None and self.roll is not None:
+            await self.roll(base, change)
 
     async def _check_kind(self, base: str | None, facts: ModelFacts) -> None:
         if base is None and facts.kind == "adapter":

@@ -20,7 +20,9 @@ from podium.models.files import ModelFiles
 from podium.models.service import ModelService, custom_models
 from podium.models.table import ModelRow
 from podium.services.endpoints import readable
+from podium.services.revisions import roll_same_spec
 from podium.settings import Settings
+from podium.store.repos import Store
 
 
 def sync_url(async_url: str) -> str:
@@ -53,6 +55,30 @@ def attach_registry(catalog: CustomModelSink, settings: Settings) -> None:
     catalog.set_custom_loader(lambda: read_models(settings.db_url))
 
 
+async def deployments_of(store: Store, name: str) -> list[tuple[str, str]]:
+    """(endpoint id, routing key) of the endpoints that deploy the model `name`."""
+    rows = readable(await store.list_endpoints())
+    return [
+        (row.id, row.routing_key)
+        for row, spec in rows
+        if spec.template is not None and spec.template.model_name == name
+    ]
+
+
+async def roll_base(store: Store, hint: Callable[[str], None], base: str, change: str) -> list[str]:
+    """An adapter of `base` was registered (`change` "+name") or deleted ("-name"): a new revision
+    (changes `adapters (+name)`) of each endpoint that deploys `base`, so its replicas roll surge-first to
+    ones that load the new set. The endpoints rolled."""
+    rolled = []
+    for row, spec in readable(await store.list_endpoints()):
+        if row.deleting or spec.template is None or spec.template.model_name != base:
+            continue
+        await roll_same_spec(store, row, spec, [f"adapters ({change})"], f"adapters of {base}: {change}")
+        hint(row.id)
+        rolled.append(row.id)
+    return rolled
+
+
 async def model_service(request: Request) -> ModelService:
     """FastAPI dependency: the app's registry, built (and recovered) once, kept on the app's state."""
     state = request.app.state
@@ -64,12 +90,7 @@ async def model_service(request: Request) -> ModelService:
         catalog = services.catalog
 
         async def deployments(name: str) -> list[tuple[str, str]]:
-            rows = readable(await store.list_endpoints())
-            return [
-                (row.id, row.routing_key)
-                for row, spec in rows
-                if spec.template is not None and spec.template.model_name == name
-            ]
+            return await deployments_of(store, name)
 
         async def volume_dir(name: str) -> str:
             return await plane.volumes.host_source(name)
@@ -81,9 +102,12 @@ async def model_service(request: Request) -> ModelService:
             if catalog is not None and hasattr(catalog, "set_custom_models"):  # a test's stand-in may lack it
                 catalog.set_custom_models(models)
 
+        async def roll(base: str, change: str) -> list[str]:
+            return await roll_base(store, services.endpoints.hint, base, change)
+
         settings: Settings = services.settings
         svc = ModelService(store, ModelFiles(settings.models_dir), deployments, volume_dir, on_change,
-                           settings.model_quota_bytes, is_template)  # fmt: skip
+                           settings.model_quota_bytes, is_template, roll)  # fmt: skip
         state.models = svc
         await svc.recover()
     return svc

@@ -13,6 +13,7 @@ from typing import Any
 from podium.core.specs import EndpointSpec
 from podium.store.repos import Store
 from podium.store.revisions import CANARY, ROLLING, RevisionRow
+from podium.store.tables import EndpointRow
 
 # Fields that only change what the control plane, gateway or autoscaler do: editing them makes no new
 # revision and restarts no replica (renaming a dedicated endpoint must not reload a 70B model), and a
@@ -68,6 +69,22 @@ async def record_revision(
         finished_at=None,
     )
     await store.revisions.add(row)
+
+
+async def roll_same_spec(store: Store, row: EndpointRow, spec: EndpointSpec, changes: list[str], why: str) -> int:
+    """A new revision of an unchanged spec: what its replicas run changed outside it (a secret's new
+    version, an adapter of its base model registered or deleted), so they roll to it surge-first like
+    after any PATCH. Returns the revision's number (the endpoint's new generation)."""
+    number = await next_number(store, row.id, row.generation)
+    await record_revision(store, row.id, number, spec, changes)
+    await store.update_endpoint(
+        row.id,
+        generation=number,
+        consecutive_failures=0,
+        backoff_until=0.0,
+        event=("updated", f"{why}: revision {number} rolls"),
+    )
+    return number
 
 
 def replica_fields(target: EndpointSpec, source: EndpointSpec) -> EndpointSpec:
