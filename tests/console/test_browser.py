@@ -1,7 +1,8 @@
 """The console in a real browser: Playwright drives Debian's chromium against a real `podium up`,
 through sign in, deploy a container endpoint, watch it become serving (live, no reload), chat in
 the playground, read its logs, look at the charts, change scaling, create and revoke a token, a
-read-only token's view (no buttons, 403 on a write), and delete with confirmation. Every page is
+read-only token's view (no buttons, 403 on a write), an async job on the Jobs tab, a rollback from
+the Revisions tab, the Models page, and delete with confirmation. Every page is
 screenshotted at 1280x800 (and the main ones at 390x844) into $PODIUM_TEST_ARTIFACTS (else a tmp
 dir); forms are checked for labels and pages for horizontal overflow at phone width.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,7 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     with podium.http() as h:
         assert h.get(f"/v0/endpoints/{eid}").json()["spec"]["scaling"]["max_replicas"] == 3
     check.shot("scaling")
+    _jobs_revisions_models(page, podium, eid, check)
 
     # create a token (shown once), use it read-only, then revoke it
     page.get_by_role("link", name="Tokens").click()
@@ -201,6 +204,39 @@ def test_console_flows_in_a_browser(podium: Podium, browser: Any, shots: Path) -
     expect(page.locator(".swagger-ui .info")).to_be_visible()
     check.shot("api-docs")
     assert outside == [], f"requests that left the machine: {outside}"
+
+
+def _jobs_revisions_models(page: Any, podium: Podium, eid: str, check: Checks) -> None:
+    """An async job shows on the Jobs tab with its status code; a new revision is rolled back from
+    the Revisions tab (the API then says revision 1); the Models page renders."""
+    expect = sync_api.expect
+    with podium.http() as h:
+        key = h.get(f"/v0/endpoints/{eid}").json()["routing_key"]
+        body = {"model": key, "messages": [{"role": "user", "content": "a job"}]}
+        job = h.post("/v1/chat/completions", json=body, headers={"Prefer": "respond-async"}).json()["id"]
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while h.get(f"/jobs/{job}").json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.1)
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator("tr", has_text=job)).to_contain_text("succeeded")
+    expect(page.locator("tr", has_text=job)).to_contain_text("200")
+    check.shot("jobs")
+
+    with podium.http() as h:
+        env = {**h.get(f"/v0/endpoints/{eid}").json()["spec"]["container"]["env"], "CONSOLE_REVISION": "2"}
+        assert h.patch(f"/v0/endpoints/{eid}", json={"container": {"env": env}}).json()["status"]["revision"] == 2
+    page.get_by_role("link", name="Revisions").click()
+    expect(page.locator("tr", has_text="container.env")).to_contain_text("(current)")
+    check.shot("revisions")
+    check.phone("revisions")
+    page.locator("tr", has_text="created").get_by_role("button", name="Roll back to this revision").click()
+    expect(page.get_by_role("status").first).to_contain_text("Rolling back to revision 1")
+    with podium.http() as h:
+        assert h.get(f"/v0/endpoints/{eid}").json()["status"]["revision"] == 1
+    page.goto(f"{podium.url}/console/models")
+    expect(page.locator("h1")).to_have_text("Models")
+    check.shot("models")
 
 
 def _offline(page: Any) -> list[str]:

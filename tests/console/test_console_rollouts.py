@@ -117,7 +117,10 @@ async def test_revisions_tab_rolls_back_and_promotes(console: Console) -> None:
     assert "2 <b>(current)</b>" in tab.text and tab.text.count("Roll back to this revision") == 1
     assert "1 / 1" in tab.text  # revision 1's replica, ready
     overview = (await con.c.get(f"/console/endpoints/{con.eid}")).text
-    assert "Revision <b>2</b>" in overview and "from revision 1 to 2: 0/0 new ready, 1 old still serving" in overview
+    assert (
+        "Revision <b>2</b>" in overview
+        and "Rolling update from revision 1 to 2: 0/0 new ready, 1 old still serving" in overview
+    )
     assert "<td>rep-old</td>" not in overview and "</td><td>1</td><td>127.0.0.1:1</td>" in overview  # its revision
     assert "llamacpp: 3 waiting, 2 running, KV cache 42%" in overview  # the replica's engine
     assert "Engines (1 ready replica(s)): 3 waiting, 2 running, KV cache mean 42%" in overview

@@ -38,10 +38,8 @@ def rollout_line(rec: EndpointRecord) -> str:
         return ""
     ready = sum(1 for r in new if r.state == "ready")
     froms = ", ".join(str(n) for n in sorted({r.generation for r in old}))
-    return (
-        f"Rolling ({escape(rec.spec.rollout.strategy.value)}) from revision {froms} to {gen}: "
-        f"{ready}/{len(new)} new ready, {len(old)} old still serving"
-    )
+    how = "Canary" if rec.spec.rollout.strategy.value == CANARY else "Rolling update"
+    return f"{how} from revision {froms} to {gen}: {ready}/{len(new)} new ready, {len(old)} old still serving"
 
 
 def revision_summary(rec: EndpointRecord, decisions: Any = None) -> str:
@@ -85,7 +83,7 @@ def _row(v: RevisionView, eid: str, admin: bool) -> str:
     current = " <b>(current)</b>" if v.current else ""
     return (
         f"<tr><td>{r.number}{current}</td><td>{escape(changes)[:300]}</td><td>{escape(r.state)}"
-        f"{' · ' + escape(r.strategy) if r.strategy else ''}</td><td>{_when(r.created_at)}</td>"
+        f"{' (canary)' if r.strategy == CANARY and r.state != CANARY else ''}</td><td>{_when(r.created_at)}</td>"
         f"<td>{v.ready} / {v.replicas}</td><td>{_traffic(v)}</td><td>{escape(r.reason)[:300]}</td>"
         f"<td>{button}</td></tr>"
     )
