@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,6 +26,19 @@ class Decisions(Protocol):
     def last_decision(self, endpoint_id: str) -> Decision | None: ...
     def replica_engine(self, replica_id: str) -> dict[str, Any] | None: ...
     def endpoint_engine(self, endpoint_id: str) -> EngineLoad | None: ...
+
+
+@runtime_checkable
+class Refreshing(Protocol):
+    """Decisions kept by another process (the api role reads the controller's engine samples): brought
+    up to date, behind a short cache, before a request reads them."""
+
+    async def refresh(self) -> None: ...
+
+
+async def fresh_decisions(svc: Services) -> None:
+    if isinstance(svc.decisions, Refreshing):
+        await svc.decisions.refresh()
 
 
 @dataclass

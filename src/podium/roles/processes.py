@@ -12,8 +12,6 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-import aiohttp
-
 from podium.controller.loop import Controller
 from podium.gateway.app import Gateway
 from podium.gateway.server import serve
@@ -33,7 +31,15 @@ from podium.roles.compose import (
     watch_nodes,
 )
 from podium.roles.follower import RouteFollower
-from podium.roles.internal import controller_router, gateway_app, install, token_guard
+from podium.roles.internal import (
+    RemoteController,
+    RemoteEngine,
+    controller_router,
+    engine_payload,
+    gateway_app,
+    install,
+    token_guard,
+)
 from podium.roles.leader import LeaderLease, LeaderLocator, holder_id
 from podium.roles.routebook import FanOut, RouteBook, merged_outcomes
 from podium.services.token_meter import local_usage
@@ -198,7 +204,8 @@ async def run_api(settings: Settings, admin_token: str, stop: asyncio.Event) -> 
     base = foundation(settings)
     locator = None if settings.controller_url else LeaderLocator(base.store.leases)
     remote = RemoteController(settings.controller_url or "", admin_token, locator)
-    app = await api_app(settings, base, admin_token, lambda _: remote.hint(), remote.hint, None)
+    engine = RemoteEngine(remote.engine)  # status.engine: the controller's samples, cached 1 s
+    app = await api_app(settings, base, admin_token, lambda _: remote.hint(), remote.hint, engine)
     started = asyncio.Event()
     try:
         listener = _serve_asgi(SyncWrites(app, remote.sync), settings, started, stop)
@@ -259,6 +266,7 @@ def _serve_internal(app: Any, book: RouteBook, store: Store, loop: ControlLoop, 
         _hint_and_tokens(loop.controller.hint, tokens_pub),
         loop.controller.sync,
         token_guard(admin_hashes(store)),
+        engine=lambda: engine_payload(loop.engine),
     )
     install(app, router)
 
@@ -338,44 +346,3 @@ async def _run(settings: Settings, stop: asyncio.Event, started: asyncio.Event, 
             await asyncio.wait_for(t, timeout=10)
     if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception() is not None:
         raise RuntimeError("the listener failed") from tasks[0].exception()
-
-
-class RemoteController:
-    """The api role's handle on a controller in another process."""
-
-    def __init__(self, url: str, token: str, locator: LeaderLocator | None = None) -> None:
-        """`locator`: find the leading controller in the lease (several controllers, one database)."""
-        self.url = url.rstrip("/")
-        self.locator = locator
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(total=5))
-        return self._session
-
-    def hint(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._post(wait=False))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def sync(self) -> None:
-        await self._post(wait=True)
-
-    async def _post(self, wait: bool) -> None:
-        if self.locator is not None and (found := await self.locator.url()):
-            self.url = found.rstrip("/")
-        try:
-            hint = f"{self.url}/internal/v0/hint"
-            async with self._client().post(hint, params={"wait": str(wait).lower()}) as resp:
-                resp.raise_for_status()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            if self.locator is not None:
-                self.locator.invalidate()  # a failover, perhaps: read the lease again next time
-            log.warning("hint to controller %s failed: %s (it resyncs within a second)", self.url, exc)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import ValidationError
 
-from podium.api.deps import Services, data_plane_urls, require, services
+from podium.api.deps import Services, data_plane_urls, fresh_decisions, require, services
 from podium.api.schemas import (
     EndpointOut,
     EndpointsOut,
@@ -70,6 +70,7 @@ async def list_endpoints(
     svc: Services = Depends(services), principal: Principal = Depends(require("read"))
 ) -> EndpointsOut:
     urls, reveal = data_plane_urls(svc), is_admin(principal)
+    await fresh_decisions(svc)
     return EndpointsOut(
         endpoints=[live_decision(endpoint_out(r, urls, reveal_env=reveal), svc) for r in await svc.endpoints.list_all()]
     )
@@ -80,6 +81,7 @@ async def get_endpoint(
     endpoint_id: str, svc: Services = Depends(services), principal: Principal = Depends(require("read"))
 ) -> EndpointOut:
     rec = await svc.endpoints.get(endpoint_id)
+    await fresh_decisions(svc)
     return live_decision(endpoint_out(rec, data_plane_urls(svc), reveal_env=is_admin(principal)), svc)
 
 
