@@ -31,6 +31,7 @@ from podium.core.specs import (
     TemplateSource,
 )
 from podium.core.stats import EngineLoad
+from podium.gateway.routes import adapter_routing_key
 from podium.jobs.intake import new_job_id
 from podium.jobs.repo import JobRepo
 from podium.jobs.tables import CANCELLED, QUEUED, SUCCEEDED, JobRow
@@ -148,12 +149,12 @@ async def test_revisions_tab_rolls_back_and_promotes(console: Console) -> None:
     assert "Canary promoted" in after and "<button>Promote</button>" not in after
 
 
-async def _upload(c: httpx.AsyncClient, name: str, data: bytes) -> dict[str, Any]:
+async def _upload(c: httpx.AsyncClient, name: str, data: bytes, **form: str) -> dict[str, Any]:
     """One multipart request to the API (`curl -F file=@m.gguf`): the registry the page reads."""
     res = await c.post(
         "/v0/models",
         files={"file": ("m.gguf", data)},
-        data={"name": name},
+        data={"name": name, **form},
         headers=BEARER,
     )
     assert res.status_code == 201, res.text
@@ -166,6 +167,7 @@ async def test_models_page_lists_and_refuses_deleting_a_model_in_use(console: Co
     assert "No models yet" in (await con.c.get("/console/models")).text
     used = await _upload(con.c, "acme/tiny", gguf_bytes("llama", pad=3000))
     spare = await _upload(con.c, "spare-model", gguf_bytes("qwen2"))
+    await _upload(con.c, "acme-pirate", gguf_bytes(kind="adapter"), base="acme/tiny")  # before its base deploys
     spec = EndpointSpec(
         name="uses-it",
         template=TemplateSource(model_name="acme/tiny", flavor_name="base"),
@@ -176,6 +178,9 @@ async def test_models_page_lists_and_refuses_deleting_a_model_in_use(console: Co
     listed = (await con.c.get("/console/models")).text
     for text in ("acme/tiny", "gguf", "llama", "llama.cpp", "ready", "podium model upload", dep, "KiB"):
         assert text in listed, text
+    key = (await con.store.get_endpoint(dep)).routing_key
+    pirate = listed.split("acme-pirate<br>")[1].split("</tr>")[0]
+    assert "adapter" in pirate and adapter_routing_key(key, "acme-pirate") in pirate  # its key on that endpoint
 
     refused = await con.c.post(f"/console/models/{used['id']}/delete")
     assert refused.status_code == 409 and "is in use" in refused.text and dep in refused.text
@@ -183,7 +188,7 @@ async def test_models_page_lists_and_refuses_deleting_a_model_in_use(console: Co
     done = await con.c.post(f"/console/models/{spare['id']}/delete")
     assert done.status_code == 303 and "Model spare-model deleted" in (await con.c.get(done.headers["location"])).text
     names = [m["name"] for m in (await con.c.get("/v0/models", headers=BEARER)).json()["models"]]
-    assert names == ["acme/tiny"]
+    assert names == ["acme/tiny", "acme-pirate"]
 
 
 def _job(endpoint_id: str, status: str, at: float) -> JobRow:
