@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.conftest import ADMIN, PODIUM, assert_no_replicas_left, fake_worker_command
+from tests.e2e.conftest import ADMIN, PODIUM, assert_no_replicas_left, fake_worker_command, replica_pids
 from tests.e2e.test_split_roles import chat, wait_healthy
 from tests.store.postgres import pg_bin, postgres_server
 
@@ -100,6 +100,8 @@ def test_controller_failover_keeps_replicas_and_followers_find_the_leader(tmp_pa
             assert after == before, (before, after)  # adopted, not restarted
             hinted = api.patch(f"/v0/endpoints/{ep['id']}", json={"description": "after failover"})
             assert hinted.status_code == 200, hinted.text  # the api found the new leader for its writes
+            api.delete(f"/v0/endpoints/{ep['id']}").raise_for_status()  # the leader stops the replica: a
+            assert_no_replicas_left(tmp_path.name, timeout=30)  # controller's SIGTERM leaves it to adopt
         print(f"\ncontroller failover after kill -9: {took:.2f}s")
     finally:
         for proc in procs.values():
@@ -110,4 +112,5 @@ def test_controller_failover_keeps_replicas_and_followers_find_the_leader(tmp_pa
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        assert_no_replicas_left(tmp_path.name)
+        for left in replica_pids(tmp_path.name):  # a failed run's replica (SIGTERM leaves it running)
+            os.kill(left, signal.SIGKILL)
