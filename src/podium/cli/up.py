@@ -37,7 +37,9 @@ def up(
     """Start Podium with embedded defaults: SQLite in the data dir, local runtime, one HTTP listener.
 
     The admin token comes from PODIUM_ADMIN_TOKEN, else it is generated once and saved to
-    <data-dir>/admin_token (mode 0600). Ctrl-C / SIGTERM stops every replica Podium started.
+    <data-dir>/admin_token (mode 0600). Ctrl-C / SIGTERM stops every replica Podium started, except
+    in a leading `--role controller` on a shared database (PODIUM_DATABASE_URL): it hands off to a
+    standby controller and leaves its replicas running for it to adopt.
     """
     from podium.server import run
 
