@@ -140,8 +140,13 @@ async def test_revisions_tab_rolls_back_and_promotes(console: Console) -> None:
     assert "error=" in bad.headers["location"]
 
     await _new_revision(con, "serve-v3", canary=True)
+    # the counts the controller saves while it judges a canary, side by side with the old revision's
+    await con.store.revisions.set(con.eid, 3, requests=40, errors=2, latency_s=0.12)
+    await con.store.revisions.set(con.eid, 1, requests=360, errors=0, latency_s=0.1)
     canary = (await con.c.get(f"/console/endpoints/{con.eid}/revisions")).text
     assert "Canary: revision 3" in canary and "<button>Promote</button>" in canary
+    assert "revision 3 (canary): 40 req, 2 5xx (5.0%), mean 120 ms" in canary
+    assert "revision 1: 360 req, 0 5xx (0.0%), mean 100 ms" in canary
     promoted = await con.c.post(f"/console/endpoints/{con.eid}/revisions/promote")
     assert promoted.headers["location"].endswith("?promoted=1")
     assert (await con.store.revisions.get(con.eid, 3)).state == "rolling"  # type: ignore[union-attr]
