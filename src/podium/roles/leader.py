@@ -217,7 +217,10 @@ class LeaderLease:
             if not leading.done() and self.is_leader:
                 if nudge is not None:
                     nudge()
+                began = time.monotonic()
                 await asyncio.wait({leading}, timeout=grace_s)
+                how = "ended" if leading.done() else f"cut after the {grace_s:g} s grace"
+                log.info("lease %s: handing off: the term %s in %.2f s", self.name, how, time.monotonic() - began)
         finally:
             stopping.cancel()
             if not leading.done():

@@ -158,7 +158,7 @@ async def run_controller(settings: Settings, admin_token: str, stop: asyncio.Eve
             _leader_only(app, lease)
             async with lease:  # on stop: the term ends, the lease is released at once (a standby leads)
                 control = lambda: _control(loop, book, tokens_pub, stop, runner)  # noqa: E731
-                work = lease.lead_until(stop, control, nudge=loop.controller.hint)
+                work = lease.lead_until(stop, control, nudge=_nudge(loop.controller.hint, runner.wake))
                 await _run(settings, stop, started, listener, work, watch_nodes(base, stop))
     finally:  # one controller: stop the replicas (like `podium up`); several: the next leader adopts them
         await (loop.controller.shutdown() if settings.database_url is None else loop.controller.leave())
@@ -277,6 +277,17 @@ def _hint_and_tokens(hint: Callable[[], None], tokens: TokenPublisher) -> Callab
         tokens.schedule()  # the api role may have created or revoked a token
 
     return both
+
+
+def _nudge(*wakes: Callable[[], None]) -> Callable[[], None]:
+    """Wake the loops that sleep on their own timers (the controller's resync, the idle job runner's
+    2 s poll), so that at a hand-off they see `stop` now instead of at their next wake-up."""
+
+    def nudge() -> None:
+        for wake in wakes:
+            wake()
+
+    return nudge
 
 
 async def _until(stop: asyncio.Event, forever: Task) -> None:
