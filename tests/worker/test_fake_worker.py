@@ -124,6 +124,25 @@ async def test_delay_and_concurrency_counters(worker: FakeWorker, http: httpx.As
     assert stats["requests"] == 4 and stats["max_in_flight"] == 4 and stats["in_flight"] == 0
 
 
+async def test_a_client_that_leaves_ends_its_request(worker: FakeWorker, http: httpx.AsyncClient) -> None:
+    """As a real engine aborts a generation whose client is gone; else a cancelled job or a cut
+    request keeps the replica busy, and its drain and stop wait for a request nobody reads."""
+    body = {"model": "m", "messages": [], "fake_delay": 30}
+    async with httpx.AsyncClient(base_url=worker.url) as leaving:
+        task = asyncio.create_task(leaving.post("/v1/chat/completions", json=body))
+        deadline = time.monotonic() + 5
+        while worker.counters.in_flight == 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    deadline = time.monotonic() + 5
+    while (await http.get("/admin/stats")).json()["in_flight"] != 0:
+        assert time.monotonic() < deadline, "the request went on after its client left"
+        await asyncio.sleep(0.02)
+
+
 async def test_health_toggle(http: httpx.AsyncClient) -> None:
     await http.post("/admin/health", json={"ok": False})
     assert (await http.get("/health")).status_code == 503

@@ -150,7 +150,9 @@ class FakeWorker:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        # handler_cancellation: a client that leaves cancels its request here, as vLLM and llama.cpp
+        # abort a generation whose client is gone (a cancelled job must not keep the replica busy).
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, handler_cancellation=True)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, backlog=4096).start()
         self._listening_since = time.monotonic()
