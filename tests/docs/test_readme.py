@@ -63,3 +63,4 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert "serving" in res.stdout
     assert res.stdout.count("You said: Hi") == 2, out  # the curl, then the OpenAI client
     assert "my-chatbot" in res.stdout  # the list
+    assert "succeeded\nYou said: Later" in res.stdout, out  # the async job, answered after the rollout
