@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,33 @@ async def test_an_error_of_the_work_still_releases_and_propagates(store: Store) 
         with pytest.raises(RuntimeError, match="boom"):
             await asyncio.wait_for(lease.lead_until(asyncio.Event(), broken), 5)
         assert await store.leases.current("controller") is None
+
+
+class Counted:
+    """The real leases, counting the acquire attempts made through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.attempts = inner, 0
+
+    def __getattr__(self, op: str) -> Any:
+        return getattr(self.inner, op)
+
+    async def try_acquire(self, *args: Any) -> bool:
+        self.attempts += 1
+        return bool(await self.inner.try_acquire(*args))
+
+
+async def test_a_running_standby_takes_a_released_lease_well_within_the_renew_period(store: Store) -> None:
+    leader = LeaderLease(store.leases, "a", "http://a")
+    counted = Counted(store.leases)
+    standby = LeaderLease(counted, "b", "http://b")
+    assert standby.acquire_every_s == 0.5 < standby.renew_every_s  # asks 4 times per renew period
+    async with leader:
+        await wait_for(lambda: leader.is_leader)
+        async with standby:
+            await wait_for(lambda: counted.attempts >= 1)  # it asked, and found the lease held
+            assert not standby.is_leader
+            await leader.resign()
+            released = time.monotonic()
+            await wait_for(lambda: standby.is_leader, timeout=1.5)  # before: its next try came ttl/3 = 2 s later
+            print(f"standby led {time.monotonic() - released:.2f}s after the release")

@@ -67,11 +67,15 @@ class LeaderLease:
         skew_s: float = 0.5,
         clock: Clock = time.time,
         on_lost: Callable[[], None] | None = None,
+        acquire_every_s: float = 0.5,
     ) -> None:
         if skew_s >= ttl_s / 2:
             raise ValueError("skew_s must be well below ttl_s")
         self.leases, self.holder, self.url, self.name = leases, holder, url, name
         self.ttl_s, self.skew_s, self.clock, self.on_lost = ttl_s, skew_s, clock, on_lost
+        # a standby asks this often (one statement that changes nothing while the lease is held), so a
+        # leader's release at a hand-off is taken within it; an expiry still takes the ttl
+        self.acquire_every_s = min(acquire_every_s, self.renew_every_s)
         self.became_leader = asyncio.Event()
         self.lost = asyncio.Event()
         self.term = 0
@@ -136,17 +140,18 @@ class LeaderLease:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Forever: step, then wait ttl/3. A step that hangs is abandoned at the deadline (not awaited:
-        cancelling a stuck database call may itself hang), so fencing never waits on the database."""
+        """Forever: step, then wait ttl/3 (leading) or `acquire_every_s` (a standby). A step that hangs is
+        abandoned at the deadline (not awaited: cancelling a stuck database call may itself hang), so
+        fencing never waits on the database."""
         while True:
             attempt = asyncio.create_task(self.step())
             await asyncio.wait({attempt}, timeout=self._time_left() if self.is_leader else self.ttl_s)
             if not attempt.done():
                 attempt.cancel()
                 self.check_deadline()
-            pause = self.renew_every_s
+            pause = self.acquire_every_s
             if self.is_leader:
-                pause = min(pause, self._time_left())
+                pause = min(self.renew_every_s, self._time_left())
             await asyncio.sleep(max(0.0, pause))
 
     def _time_left(self) -> float:
