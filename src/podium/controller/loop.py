@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from podium.controller.adoption import Adoption
 from podium.controller.failures import FailureBook
 from podium.controller.gpu_pool import GpuPool
 from podium.controller.launch import NoReferences, RecipeResolver, References, Workload, route_of, workload_of
@@ -75,6 +76,16 @@ class Controller:
         self.adopted = False  # adopt() has run: until then shutdown leaves replicas and their rows alone
         self.regions = RegionOutages(store, runtime, clock, tuning.backoff_base_s)  # regions down (regional.py)
         self.rollouts = Rollouts(store, clock)  # revisions rolling, canaries, rollbacks (rollout.py)
+        self.adoption = Adoption(
+            store,
+            runtime,
+            self.regions,
+            self.replicas,
+            self.observer.prober,
+            lambda row: self._probe_target(row).path,
+            self._region_of,
+            clock,
+        )
 
     def hint(self, endpoint_id: str | None = None) -> None:
         """Something changed: reconcile now. Cheap and safe to call from anywhere on the loop."""
@@ -167,57 +178,9 @@ class Controller:
         return self.regions.default_region()
 
     async def adopt(self, listed: list[ReplicaObservation] | None = None, only: str | None = None) -> None:
-        """After a restart: keep what still runs (re-probed before routing), end orphans, forget the lost.
-        Replicas of a region that cannot be reached are left for later (`only`: that region, once back)."""
-        if listed is None:
-            listed = await self.runtime.list()
-            self.regions.update()
-            self.regions.unadopted = set(self.regions.down)
-        running = {o.replica_id: o for o in listed}
-        rows = {row.id: row for row in await self.store.list_endpoints()}
-        known = {r.id: r for r in await self.store.live_replicas()}
-        waiting = self.regions.unadopted - ({only} if only else set())
-
-        def ours(region: str | None) -> bool:
-            return region not in waiting and (only is None or region == only)
-
-        for rid in running:
-            if rid not in known and ours(self.regions.region_of_replica(rid) or only):
-                log.info("ending orphan replica %s", rid)
-                await self.runtime.kill(rid)
-        known = {rid: r for rid, r in known.items() if ours(self._region_of(rows.get(r.endpoint_id)))}
-        checks = []
-        for rid, row in known.items():
-            obs = running.get(rid)
-            if obs is None or obs.phase != "running":
-                await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), "lost while Podium was down")
-                continue
-            checks.append(self._adopt_one(row, obs.address or row.address or "", rows.get(row.endpoint_id)))
-        await asyncio.gather(*checks)
-        self.regions.unadopted.discard(only or "")
+        """After a restart, a failover or a hand-off: take over what runs (controller/adoption.py)."""
+        await self.adoption.adopt(listed, only)
         self.adopted = True
-
-    async def _adopt_one(self, row: ReplicaRow, address: str, endpoint: EndpointRow | None) -> None:
-        """Adopt a replica found running: a ready one must still answer its health check, else it ends;
-        a booting one goes on booting (its start timeout still applies); a draining one finishes draining."""
-        rid = row.id
-        if row.state == ReplicaState.READY and endpoint is not None:
-            path = self._probe_target(endpoint).path
-            healthy = False
-            for _ in range(3):
-                if healthy := await self.observer.prober.healthy(address, path):
-                    break
-                await asyncio.sleep(0.2)
-            if not healthy:
-                await self.runtime.kill(rid)
-                await self.store.end_replica(rid, ReplicaState.FAILED, self.clock(), "not healthy after restart")
-                await self.store.add_event(
-                    row.endpoint_id, "replica_failed", f"replica {rid} ended: unhealthy after Podium restarted", rid
-                )
-                return
-        self.replicas.adopted(row)
-        await self.store.update_replica(rid, address=address)
-        await self.store.add_event(row.endpoint_id, "replica_adopted", f"replica {rid} adopted after restart", rid)
 
     async def tick(self) -> None:
         self.ticks += 1
@@ -354,13 +317,6 @@ class Controller:
         self.gateway.remove_route(endpoint_id)
         self._published.pop(endpoint_id, None)
 
-    async def _unadopted_replicas(self) -> set[str]:
-        if not self.regions.unadopted:
-            return set()
-        rows = {row.id: row for row in await self.store.list_endpoints()}
-        live = await self.store.live_replicas()
-        return {r.id for r in live if self._region_of(rows.get(r.endpoint_id)) in self.regions.unadopted}
-
     async def leave(self) -> None:
         """Handing off (SIGTERM of a leader on a shared database): act no more, stop nothing; the replicas
         keep running and their rows stay live, so the next leader adopts them unrestarted."""
@@ -374,7 +330,7 @@ class Controller:
         unseen, so the database is left as it is and the next start adopts them."""
         try:
             if self.adopted:  # a region never adopted keeps its replicas and their rows for the next start
-                await self.replicas.stop_all(await self._unadopted_replicas())
+                await self.replicas.stop_all(await self.adoption.unadopted_replicas())
             else:
                 log.warning("shutdown before the runtime was reachable: live replicas left to the next start")
                 await self.runtime.close()
