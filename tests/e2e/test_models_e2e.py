@@ -1,7 +1,7 @@
 """Your own weights end to end (slow): `podium up` as a process, the SmolLM2 GGUF uploaded with the real
 CLI as a custom model, deployed with the documents' create call on CPU, "Paris" through the `openai`
 client with `model=routing_key`; the model's delete is refused (409) while the endpoint uses it and
-removes the file once the endpoint is gone."""
+removes the file once the endpoint is gone; a LoRA added to the deployed base rolls in."""
 
 from __future__ import annotations
 
@@ -77,27 +77,35 @@ def test_upload_deploy_call_and_delete_a_custom_gguf(podium: Podium) -> None:
 
 def test_a_real_gguf_lora_gets_its_own_routing_key(podium: Podium, tmp_path: Path) -> None:
     """A LoRA written here (tests/models/ggufs.py: attn_q pairs on all 30 layers of SmolLM2) uploaded
-    with --base: the endpoint of the base loads it (llama-cpp-python's lora_path), the base's key still
-    answers Paris, the adapter's key answers differently (the adapter was applied), both through the
-    gateway with the `openai` client."""
+    with --base *after* the base is deployed and serving: the endpoint rolls to a revision whose
+    replica loads it (llama-cpp-python's lora_path) while the base's key keeps answering Paris; once
+    rolled, the adapter's key answers differently (the adapter was applied), both through the gateway
+    with the `openai` client."""
     lora = tmp_path / "pirate.gguf"
     lora.write_bytes(lora_bytes(layers=30, n_embd=576))
     podium.cli_json("model", "upload", str(packaged_gguf()), "--name", "smol-base")
-    adapter = podium.cli_json("model", "upload", str(lora), "--name", "smol-pirate", "--base", "smol-base")
-    assert adapter["kind"] == "adapter" and adapter["base"] == "smol-base"
     with podium.http() as h:
         created = h.post("/v0/dedicated_endpoints", json={"name": "lora", "model_name": "smol-base"})
         assert created.status_code == 201, created.text
-        key = created.json()["routing_key"]
-        keys = h.get(f"/v0/models/{adapter['id']}").json()["routing_keys"]
-    assert keys == [f"{key}:smol-pirate"]
+        key, endpoint_id = created.json()["routing_key"], created.json()["endpoint_id"]
     client = OpenAI(base_url=f"{podium.url}/v1", api_key=ADMIN, max_retries=0, timeout=120)
     ask = {"messages": QUESTION, "temperature": 0, "max_tokens": 30}
     base = client.chat.completions.create(model=key, **ask).choices[0].message.content or ""  # type: ignore[call-overload]
+    assert "Paris" in base
+    adapter = podium.cli_json("model", "upload", str(lora), "--name", "smol-pirate", "--base", "smol-base")
+    assert adapter["kind"] == "adapter" and adapter["base"] == "smol-base"
+    with podium.http() as h:
+        keys = h.get(f"/v0/models/{adapter['id']}").json()["routing_keys"]
+        revisions = h.get(f"/v0/endpoints/{endpoint_id}/revisions").json()["revisions"]
+    assert keys == [f"{key}:smol-pirate"] and revisions[0]["changes"] == ["adapters (+smol-pirate)"]
+    deadline = time.monotonic() + 180
+    while keys[0] not in {m.id for m in client.models.list().data}:  # routed once the rollout is done
+        during = client.chat.completions.create(model=key, **ask).choices[0].message.content or ""  # type: ignore[call-overload]
+        assert "Paris" in during  # the base key answers throughout the rollout
+        assert time.monotonic() < deadline, "the adapter's key was never routed"
     adapted = client.chat.completions.create(model=keys[0], **ask).choices[0].message.content or ""  # type: ignore[call-overload]
     print(f"\nbase: {base!r}\nadapter: {adapted!r}")
-    assert "Paris" in base and adapted and adapted != base
-    assert keys[0] in {m.id for m in client.models.list().data}
+    assert adapted and adapted != base
 
 
 def test_a_restarted_podium_still_deploys_a_registered_model(tmp_path: Path) -> None:
