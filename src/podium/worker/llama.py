@@ -53,12 +53,19 @@ def server_argv(
     ctx_size: int,
     threads: int | None,
     prompt_cache_mib: int = 0,
+    logprobs: bool = False,
 ) -> list[str]:
     argv = [python, "-m", "llama_cpp.server", "--model", str(model_file), "--host", host, "--port", str(port)]
     argv += ["--chat_format", "chatml", "--n_ctx", str(ctx_size), "--verbose", "false"]
     # the server runs one completion at a time; by default a new request INTERRUPTS the running one
     # (its stream is cut mid-answer): make it wait its turn instead, as the gateway's slots expect
     argv += ["--interrupt_requests", "false"]
+    if not logprobs:
+        # logits of the last token only (the server keeps every prompt token's by default): prefill
+        # skips the output layer for the rest, and a cached prompt state copies n_batch rows of logits,
+        # not one per token (a 390-token prompt: 73 MiB -> 12 MiB; restoring them was most of a cache
+        # hit's time: TTFT 0.6-1.8 s -> 0.2 s). OpenAI `logprobs` then needs --logprobs (docs/benchmarks.md).
+        argv += ["--logits_all", "false", "--n_batch", "64"]
     if prompt_cache_mib > 0:
         # llama-cpp-python reuses only the LAST prompt's KV prefix on its own (llama-server's
         # cache_prompt keeps one per slot); its RAM cache keeps the KV state of recent prompts (LRU,
@@ -80,6 +87,7 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> argparse.N
     p.add_argument("-a", "--alias", default=env.get("PODIUM_SERVED_MODEL_NAME"), help="model id served")
     p.add_argument("-c", "--ctx-size", type=int, default=2048, help="context length in tokens")
     p.add_argument("-t", "--threads", type=int, help="CPU threads (default: llama.cpp's choice)")
+    p.add_argument("--logprobs", action="store_true", help="keep every token's logits (OpenAI logprobs)")
     p.add_argument(
         "--prompt-cache-mib", type=int, default=256, help="RAM for recent prompts' KV state (0: last prompt only)"
     )
@@ -95,7 +103,15 @@ def build(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
     if not model_file.is_file():
         raise SetupError(f"model file {model_file} does not exist")
     return server_argv(
-        sys.executable, model_file, ns.host, ns.port, ns.alias, ns.ctx_size, ns.threads, ns.prompt_cache_mib
+        sys.executable,
+        model_file,
+        ns.host,
+        ns.port,
+        ns.alias,
+        ns.ctx_size,
+        ns.threads,
+        ns.prompt_cache_mib,
+        ns.logprobs,
     )
 
 
