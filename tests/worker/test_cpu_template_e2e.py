@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e, needs_llama]
 
 
 def processes_of(endpoint_id: str) -> list[int]:
-    """Replica processes (the llama worker execs llama_cpp.server, so it keeps the replica's env)."""
+    """Replica processes (the llama worker execs the server, so it keeps the replica's env)."""
     needle = f"PODIUM_ENDPOINT_ID={endpoint_id}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -28,7 +28,7 @@ def processes_of(endpoint_id: str) -> list[int]:
         try:
             if (
                 needle in (entry / "environ").read_bytes().split(b"\0")
-                and b"llama_cpp.server" in (entry / "cmdline").read_bytes()
+                and b"podium.worker.llama_serve" in (entry / "cmdline").read_bytes()
             ):
                 pids.append(int(entry.name))
         except OSError:

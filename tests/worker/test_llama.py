@@ -26,7 +26,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 def test_server_argv_uses_chatml_and_the_alias(tmp_path: Path) -> None:
     argv = llama.server_argv("py", tmp_path / "m.gguf", "127.0.0.1", 9000, "served", 4096, 2)
-    assert argv[:3] == ["py", "-m", "llama_cpp.server"]
+    assert argv[:3] == ["py", "-m", "podium.worker.llama_serve"]
     pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert pairs["--chat_format"] == "chatml" and pairs["--model_alias"] == "served"
     assert (pairs["--port"], pairs["--n_ctx"], pairs["--n_threads"]) == ("9000", "4096", "2")
@@ -102,6 +102,14 @@ def test_smollm2_knows_the_capital_of_france(smollm2: tuple[str, float]) -> None
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
     assert len(pieces) > 3 and "Paris" in "".join(pieces)
+    # what the replica cannot serve (--logits_all false) is the caller's 400 naming the field, not a 500
+    refused = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": MODEL, "messages": QUESTION, "max_tokens": 4, "logprobs": True, "top_logprobs": 2},
+        timeout=60,
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "logprobs"
 
 
 @pytest.mark.slow

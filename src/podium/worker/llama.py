@@ -55,7 +55,8 @@ def server_argv(
     prompt_cache_mib: int = 0,
     logprobs: bool = False,
 ) -> list[str]:
-    argv = [python, "-m", "llama_cpp.server", "--model", str(model_file), "--host", host, "--port", str(port)]
+    # llama_cpp.server with a 400 (not a 500) for what --logits_all false rules out (llama_serve.py)
+    argv = [python, "-m", "podium.worker.llama_serve", "--model", str(model_file), "--host", host, "--port", str(port)]
     argv += ["--chat_format", "chatml", "--n_ctx", str(ctx_size), "--verbose", "false"]
     # the server runs one completion at a time; by default a new request INTERRUPTS the running one
     # (its stream is cut mid-answer): make it wait its turn instead, as the gateway's slots expect
