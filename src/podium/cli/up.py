@@ -27,7 +27,10 @@ def up(
     advertise_url: str = typer.Option(
         None,
         "--advertise-url",
-        help="Role gateway: the URL the controller reaches this gateway at (default: http://HOST:PORT).",
+        help=(
+            "Roles gateway and controller: the URL others reach this process at (a gateway: the controller"
+            " pulls its stats there; a controller: written in the leader lease) (default: http://HOST:PORT)."
+        ),
     ),
     region: str = typer.Option(
         None, "--region", help="Role gateway: serve only this region's endpoints (its data plane), e.g. --region gpu."
