@@ -18,6 +18,7 @@ from podium.core.specs import EndpointSpec
 from podium.gateway.routes import LEAST_LOAD, PREFIX_CACHE, adapter_routing_key
 from podium.gateway.routing import RouteTable
 from podium.http.message import Request
+from podium.models import llama_server
 from podium.roles.codec import route_from_json, route_to_json
 from podium.store.tables import EndpointRow
 from tests.gateway.conftest import PLATFORM_TOKEN, FakeReplica, Harness, make_route
@@ -38,6 +39,15 @@ def test_gguf_base_with_adapters_runs_the_multi_model_llama_server() -> None:
     catalog.set_custom_models([replace(BASE, adapters=())])
     alone = catalog.resolve("acme/base", "long", "cpu", 0, "local")
     assert alone.command is not None and alone.command[-1] == "podium.worker.llama" and "8192" in alone.args
+
+
+def test_the_multi_model_server_keeps_only_the_last_tokens_logits() -> None:
+    """Else each model entry holds n_ctx rows of the vocabulary (~400 MB at 2k for SmolLM2) and a
+    `logprobs` request is the server's 500; through llama_serve it is a 400 naming the field."""
+    ns = llama_server.parse(["-m", "/m/base.gguf", "-a", "acme/base", "--lora", "pirate=/m/p.gguf"])
+    entries = llama_server.config(ns)["models"]
+    assert isinstance(entries, list) and len(entries) == 2
+    assert all(e["logits_all"] is False and e["n_batch"] == 64 for e in entries)
 
 
 def test_safetensors_base_with_adapters_enables_lora_on_vllm() -> None:

@@ -24,6 +24,9 @@ from pathlib import Path
 
 def config(ns: argparse.Namespace) -> dict[str, object]:
     common = {"model": str(ns.model_file), "chat_format": "chatml", "n_ctx": ns.ctx_size, "verbose": False}
+    # the last token's logits only, as podium.worker.llama runs it: the server's default keeps n_ctx rows
+    # of the vocabulary (~400 MB at 2k context for SmolLM2); `logprobs` is then a 400 (llama_serve)
+    common |= {"logits_all": False, "n_batch": 64}
     models: list[dict[str, object]] = [{**common, "model_alias": ns.alias}]
     for item in ns.lora:
         name, _, path = item.partition("=")
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fd, path = tempfile.mkstemp(prefix="podium-llama-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(config(ns), f)
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--config_file", path]
+    cmd = [sys.executable, "-m", "podium.worker.llama_serve", "--config_file", path]
     print("podium.models.llama_server: exec " + " ".join(cmd), flush=True)
     os.execv(cmd[0], cmd)
     return 0  # not reached
