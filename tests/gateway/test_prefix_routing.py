@@ -170,7 +170,9 @@ def test_routing_spec_flag_and_route_default_by_kind() -> None:
     template = build_spec({"name": "t", "template": "smollm2-135m-instruct"}, creating=True)
     container = build_spec({"name": "c", "container_command": "srv", "container_port": 8000}, creating=True)
     assert "routing" not in template and "routing" not in container
-    assert published(template) == PREFIX_CACHE  # LLM engines reuse a cached prompt prefix
+    assert published(template) == LEAST_LOAD  # the llama.cpp CPU engine serves one request at a time
+    gpu = build_spec({"name": "g", "template": "m/x", "gpu_type": "h100", "gpu_count": 1}, creating=True)
+    assert published(gpu) == PREFIX_CACHE  # vLLM batches over a paged KV cache and reuses a cached prefix
     assert published(container) == LEAST_LOAD  # any HTTP server
     flagged = build_spec({"name": "c", "container_command": "srv", "routing": "prefix-cache"}, creating=True)
     assert flagged["routing"] == {"policy": "prefix-cache"} and published(flagged) == PREFIX_CACHE

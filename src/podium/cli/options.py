@@ -110,7 +110,7 @@ ROUTING = typer.Option(
     None,
     "--routing",
     help="Replica choice: least-load or prefix-cache (same prompt prefix -> same replica's KV cache); "
-    "default prefix-cache for templates, least-load for containers, e.g. --routing prefix-cache.",
+    "default prefix-cache for GPU templates, least-load for CPU templates and containers, e.g. --routing prefix-cache.",
 )
 HEALTH = typer.Option(None, "--health-check-path", help="Path that answers 200 when a replica is ready, e.g. /health.")
 SERVED = typer.Option(

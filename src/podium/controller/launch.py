@@ -221,7 +221,7 @@ def route_of(
         request_timeout_s=s.request_timeout_s,
         replicas=tuple(ReplicaRoute(rid, addr, revs.get(rid, 0)) for rid, addr in ready),
         region=spec.compute.region,
-        routing_policy=spec.routing.resolved(spec.template is not None).value,
+        routing_policy=spec.routing.resolved(spec.template is not None, _scheduled_gpu_type(spec) is not None).value,
         canary_revision=canary[0] if canary else None,
         canary_percent=canary[1] if canary else 0.0,
         adapters=_adapters(row, work, ready, revs, previous),

@@ -132,15 +132,18 @@ class RoutingPolicy(StrEnum):
 
 
 class Routing(Strict):
-    """How the gateway picks a replica. `policy` unset: prefix-cache for template (LLM) endpoints, whose
-    engines reuse a cached prompt prefix (measured in docs/benchmarks.md), least-load for containers."""
+    """How the gateway picks a replica. `policy` unset: prefix-cache for GPU template endpoints, whose
+    engine (vLLM) batches many requests over a paged KV cache and reuses a cached prefix; least-load for
+    CPU templates and containers. Measured (docs/benchmarks.md): on the llama.cpp CPU template, which
+    serves one request at a time, least-load's TTFT p50 was lower with the worker's default prompt
+    cache, because affinity queues requests on one replica while the other idles."""
 
     policy: RoutingPolicy | None = None
 
-    def resolved(self, is_template: bool) -> RoutingPolicy:
+    def resolved(self, is_template: bool, on_gpu: bool) -> RoutingPolicy:
         if self.policy is not None:
             return self.policy
-        return RoutingPolicy.PREFIX_CACHE if is_template else RoutingPolicy.LEAST_LOAD
+        return RoutingPolicy.PREFIX_CACHE if is_template and on_gpu else RoutingPolicy.LEAST_LOAD
 
 
 class RolloutStrategy(StrEnum):
