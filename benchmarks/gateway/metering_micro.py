@@ -14,21 +14,14 @@ PYTHONHASHSEED=0 (docs/gateway.md, "Token metering").
 
 from __future__ import annotations
 
-import hashlib
 import sys
-import time
 from pathlib import Path
 
 import orjson
 import uvloop
 
-from podium.gateway.app import Gateway
-from podium.gateway.routes import EndpointRoute, ReplicaRoute
-from podium.gateway.upstream import UpstreamConnection
-from podium.http.listener import Connection, ListenerState
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from micro import FakeTransport
+from micro import fast_path_rig
 
 USAGE = b'"usage":{"prompt_tokens":9,"completion_tokens":16,"total_tokens":25}'
 
@@ -65,25 +58,8 @@ def answer(shape: str, asked: bool) -> list[bytes]:
 
 
 async def run(shape: str, n: int, token: bool) -> None:
-    gateway = Gateway(wake=lambda _e: None)
-    sha = hashlib.sha256(b"tok").hexdigest() if token else None
-    replicas = (ReplicaRoute("rep-1", "127.0.0.1:9"),)
-    gateway.set_route(
-        EndpointRoute("ep-1", "fake-model", "app", None, True, sha, 1_000_000, 100, 60, 60, 3600, replicas)
-    )
-
-    async def slow(conn: Connection, request: object) -> None:
-        raise AssertionError("the benchmark must stay on the fast path")
-
-    state = ListenerState(slow, max_body_bytes=1 << 26, keepalive_timeout_s=75, clock=time.monotonic)
-    state.fast = gateway.handle_fast
-    client = Connection(state)
-    client_transport = FakeTransport(("127.0.0.1", 50000))
-    client.connection_made(client_transport)
-    up = UpstreamConnection(gateway._upstream, "127.0.0.1:9")
-    up_transport = FakeTransport(("127.0.0.1", 9))
-    up.connection_made(up_transport)
-    gateway._upstream._put(up)
+    rig = fast_path_rig(token)
+    gateway, client, up, up_transport = rig.gateway, rig.client, rig.up, rig.up_transport
     request = request_bytes(shape == "stream")
     for _ in range(n):
         client.data_received(request)

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from podium.gateway.app import Gateway
@@ -61,23 +62,24 @@ class FakeTransport(asyncio.Transport):
         pass
 
 
-async def run(n: int, token: bool) -> None:
+@dataclass
+class FastPathRig:
+    """A gateway with one route, wired to in-memory transports: a client connection that takes the
+    fast path and one idle upstream connection to its replica (no sockets, no event-loop hops)."""
+
+    gateway: Gateway
+    client: Connection
+    client_transport: FakeTransport
+    up: UpstreamConnection
+    up_transport: FakeTransport
+
+
+def fast_path_rig(token: bool) -> FastPathRig:
     gateway = Gateway(wake=lambda _e: None)
+    sha = hashlib.sha256(b"tok").hexdigest() if token else None
+    replicas = (ReplicaRoute("rep-1", "127.0.0.1:9"),)
     gateway.set_route(
-        EndpointRoute(
-            "ep-1",
-            "fake-model",
-            "app",
-            None,
-            True,
-            hashlib.sha256(b"tok").hexdigest() if token else None,
-            1_000_000,
-            100,
-            60,
-            60,
-            3600,
-            (ReplicaRoute("rep-1", "127.0.0.1:9"),),
-        )
+        EndpointRoute("ep-1", "fake-model", "app", None, True, sha, 1_000_000, 100, 60, 60, 3600, replicas)
     )
 
     async def slow(conn: Connection, request: Any) -> None:
@@ -92,6 +94,12 @@ async def run(n: int, token: bool) -> None:
     up_transport = FakeTransport(("127.0.0.1", 9))
     up.connection_made(up_transport)
     gateway._upstream._put(up)
+    return FastPathRig(gateway, client, client_transport, up, up_transport)
+
+
+async def run(n: int, token: bool) -> None:
+    rig = fast_path_rig(token)
+    gateway, client, client_transport, up = rig.gateway, rig.client, rig.client_transport, rig.up
     for i in range(n + 1000):
         if i == 1000:
             t0, c0 = time.perf_counter(), time.process_time()
