@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from podium.gateway.routes import EndpointRoute, ReplicaRoute
 from podium.worker import fake_openai as oa
 from podium.worker.fake import FakeConfig, FakeWorker
 from tests.controller.fakes import FakeGateway
+from tests.gateway.conftest import make_route
 
 
 def test_parser_reads_labels_values_and_skips_the_rest() -> None:
@@ -55,20 +57,8 @@ def test_llamacpp_and_sglang_names_and_no_engine() -> None:
 
 
 def route(*replicas: tuple[str, str]) -> EndpointRoute:
-    return EndpointRoute(
-        endpoint_id="ep-1",
-        routing_key="m",
-        app_name="m",
-        served_model_name=None,
-        enabled=True,
-        auth_token_sha256=None,
-        max_concurrency=4,
-        queue_size=10,
-        queue_timeout_s=5,
-        cold_start_timeout_s=5,
-        request_timeout_s=5,
-        replicas=tuple(ReplicaRoute(rid, addr) for rid, addr in replicas),
-    )
+    base = make_route(endpoint_id="ep-1", routing_key="m", app_name="m", max_concurrency=4, queue_size=10)
+    return replace(base, request_timeout_s=5, replicas=tuple(ReplicaRoute(rid, addr) for rid, addr in replicas))
 
 
 @pytest.fixture
